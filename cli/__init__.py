@@ -1,0 +1,1 @@
+"""ffscribe.cli: the `transcribe` command, a thin adapter over ffscribe.core."""

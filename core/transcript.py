@@ -1,0 +1,246 @@
+"""The one data model every stage fills and every writer reads, and its JSON form.
+
+The JSON is a superset of openai-whisper's result (`text`, `segments`, `language`) and
+PaddleX's (`input_path`), so tools written for either can read it, and every other output
+format can be re-rendered from it without running the model again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from ffscribe.core import __version__
+
+SourceKind = Literal["file", "url", "feed-item", "pipe"]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word with its timing; `word` keeps Whisper's leading space."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+    speaker: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "start": self.start,
+            "end": self.end,
+            "word": self.word,
+            "probability": self.probability,
+        }
+        if self.speaker is not None:
+            out["speaker"] = self.speaker
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Word:
+        return cls(
+            start=float(data["start"]),
+            end=float(data["end"]),
+            word=str(data["word"]),
+            probability=float(data.get("probability", 1.0)),
+            speaker=data.get("speaker"),
+        )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One decoded segment, with openai-whisper's fields; times on the input's timeline."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    seek: int = 0
+    tokens: tuple[int, ...] = ()
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
+    words: tuple[Word, ...] = ()
+    speaker: str | None = None
+    music: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "seek": self.seek,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "tokens": list(self.tokens),
+            "temperature": self.temperature,
+            "avg_logprob": self.avg_logprob,
+            "compression_ratio": self.compression_ratio,
+            "no_speech_prob": self.no_speech_prob,
+            "words": [w.to_dict() for w in self.words],
+        }
+        if self.speaker is not None:
+            out["speaker"] = self.speaker
+        if self.music is not None:
+            out["music"] = self.music
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Segment:
+        return cls(
+            id=int(data.get("id", 0)),
+            seek=int(data.get("seek", 0)),
+            start=float(data["start"]),
+            end=float(data["end"]),
+            text=str(data["text"]),
+            tokens=tuple(int(t) for t in data.get("tokens", ())),
+            temperature=float(data.get("temperature", 0.0)),
+            avg_logprob=float(data.get("avg_logprob", 0.0)),
+            compression_ratio=float(data.get("compression_ratio", 0.0)),
+            no_speech_prob=float(data.get("no_speech_prob", 0.0)),
+            words=tuple(Word.from_dict(w) for w in data.get("words") or ()),
+            speaker=data.get("speaker"),
+            music=data.get("music"),
+        )
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an input came from: a local file, a URL, a feed item or standard input."""
+
+    kind: SourceKind
+    uri: str
+    title: str | None = None
+    published: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "uri": self.uri}
+        if self.title is not None:
+            out["title"] = self.title
+        if self.published is not None:
+            out["published"] = self.published
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Source:
+        return cls(
+            kind=data.get("kind", "file"),
+            uri=str(data.get("uri", "")),
+            title=data.get("title"),
+            published=data.get("published"),
+        )
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model made the transcript, on which device, at which precision."""
+
+    name: str
+    device: str
+    compute_type: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "device": self.device, "compute_type": self.compute_type}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelInfo:
+        return cls(
+            name=str(data.get("name", "")),
+            device=str(data.get("device", "")),
+            compute_type=str(data.get("compute_type", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """Everything known about one transcribed input; what every writer renders."""
+
+    input_path: str
+    source: Source
+    duration: float
+    language: str
+    language_probability: float
+    segments: tuple[Segment, ...]
+    model: ModelInfo
+    timings: Mapping[str, float] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    clip_start: float = 0.0
+    tool: str = f"ffscribe {__version__}"
+
+    @property
+    def text(self) -> str:
+        """The whole text, as openai-whisper joins it: segment texts back to back."""
+        return "".join(s.text for s in self.segments).strip()
+
+    def with_segments(self, segments: Sequence[Segment]) -> Transcript:
+        return replace(self, segments=tuple(segments))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_path": self.input_path,
+            "source": self.source.to_dict(),
+            "duration": self.duration,
+            "clip_start": self.clip_start,
+            "language": self.language,
+            "language_probability": self.language_probability,
+            "text": self.text,
+            "segments": [s.to_dict() for s in self.segments],
+            "model": self.model.to_dict(),
+            "timings": dict(self.timings),
+            "options": dict(self.options),
+            "tool": self.tool,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Transcript:
+        """Rebuild a Transcript from its JSON form; raises KeyError/ValueError when malformed."""
+        return cls(
+            input_path=str(data.get("input_path", "")),
+            source=Source.from_dict(data.get("source") or {}),
+            duration=float(data["duration"]),
+            language=str(data.get("language") or ""),
+            language_probability=float(data.get("language_probability") or 0.0),
+            segments=tuple(Segment.from_dict(s) for s in data["segments"]),
+            model=ModelInfo.from_dict(data.get("model") or {}),
+            timings=dict(data.get("timings") or {}),
+            options=dict(data.get("options") or {}),
+            clip_start=float(data.get("clip_start") or 0.0),
+            tool=str(data.get("tool") or f"ffscribe {__version__}"),
+        )
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> Transcript:
+        return cls.from_dict(json.loads(text))
+
+    # PaddleX-style conveniences: a result that prints itself and saves its JSON.
+    def print(self) -> None:
+        """Write the plain text to standard output (for interactive and notebook use)."""
+        print(self.text)  # noqa: T201 - an explicit API for the caller, not a log line
+
+    def save_to_json(self, path: str | Path) -> Path:
+        """Write the JSON atomically to `path` (a file, or a directory for `{stem}.json`)."""
+        from ffscribe.core.outputs import atomic_write_text
+
+        dest = Path(path)
+        if dest.is_dir():
+            dest = dest / f"{Path(self.input_path).stem or 'transcript'}.json"
+        atomic_write_text(dest, self.to_json() + "\n")
+        return dest
+
+
+def is_transcript_json(path: Path) -> bool:
+    """True when `path` is a JSON file that looks like one of our results (for re-rendering)."""
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and (b'"input_path"' in head or b'"segments"' in head)

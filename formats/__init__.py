@@ -1,0 +1,1 @@
+"""ffscribe.formats: one writer per output format, registered by name."""
