@@ -1,0 +1,81 @@
+"""What the user sees on standard error: rich progress on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from ffscribe.core.batch import InputResult
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+
+class Reporter:
+    """BatchEvents for the CLI; `progress` is the per-input callback handed to the pipeline."""
+
+    def __init__(self, *, quiet: bool, verbose: bool, show_bars: bool | None = None) -> None:
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.quiet = quiet
+        self.verbose = verbose
+        self.show_bars = (not quiet and sys.stderr.isatty()) if show_bars is None else show_bars
+        self._bars: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> Reporter:
+        if self.show_bars:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bars = Progress(
+                TextColumn("{task.description}", markup=False),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.completed:.0f}/{task.total:.0f}s"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+
+    def started(self, path: str, index: int, total: int) -> None:
+        if self._bars is not None:
+            label = f"[{index + 1}/{total}] {path}" if total > 1 else path
+            self._task = self._bars.add_task(label, total=None)
+        elif self.verbose:
+            self.info(f"[{index + 1}/{total}] {path}")
+
+    def progress(self, done: float, total: float) -> None:
+        if self._bars is not None and self._task is not None:
+            self._bars.update(self._task, completed=done, total=total)
+
+    def finished(self, result: InputResult) -> None:
+        if self._bars is not None and self._task is not None:
+            self._bars.remove_task(self._task)
+            self._task = None
+        if result.status == "failed":
+            self.error(f"{result.input}: {result.reason}")
+        elif result.status == "skipped" and self.verbose:
+            self.info(f"{result.input}: skipped ({result.reason})")
+        elif result.status == "done" and not self.quiet:
+            for out in result.outputs:
+                self.info(f"wrote {out}")
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message, markup=False)
+
+    def error(self, message: str) -> None:
+        self.console.print(f"transcribe: error: {message}", markup=False, style="red")

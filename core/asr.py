@@ -1,0 +1,222 @@
+"""Speech recognition: load a Whisper model once and turn decoded audio into Segments."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ffscribe.core.errors import EnvironmentMissing, UsageError
+from ffscribe.core.options import DecodeOptions, ModelOptions
+from ffscribe.core.transcript import ModelInfo, Segment, Word
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+    from ffscribe.core.media import Audio
+
+log = logging.getLogger("ffscribe.asr")
+
+# Called with (seconds of audio done, seconds in all) as segments come out of the decoder.
+ProgressCallback = Callable[[float, float], None]
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where CTranslate2 runs: `kind` is "cpu" or "cuda", `index` the GPU number."""
+
+    kind: str
+    index: int
+    compute_type: str
+
+    def __str__(self) -> str:
+        return self.kind if self.kind == "cpu" else f"{self.kind}:{self.index}"
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What the decoder found in one input, before the pipeline wraps it in a Transcript."""
+
+    segments: tuple[Segment, ...]
+    language: str
+    language_probability: float
+
+
+def parse_device(spec: str, compute_type: str = "auto") -> Device:
+    """Turn `auto|cpu|cuda|cuda:N|gpu:N` into a Device; auto picks CUDA when a GPU is visible."""
+    text = spec.strip().lower()
+    kind, _, index_text = text.partition(":")
+    if kind == "gpu":
+        kind = "cuda"
+    if kind not in ("auto", "cpu", "cuda") or (index_text and not index_text.isdigit()):
+        raise UsageError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or gpu:N")
+    if kind == "auto":
+        kind = "cuda" if _cuda_devices() > 0 else "cpu"
+    elif kind == "cuda" and _cuda_devices() == 0:
+        raise EnvironmentMissing(
+            f"device {spec!r} asked for, but CTranslate2 sees no CUDA GPU: "
+            "use --device cpu, or install the NVIDIA driver, CUDA 12 and cuDNN 9"
+        )
+    index = int(index_text or 0)
+    if compute_type == "auto":
+        compute_type = "int8" if kind == "cpu" else "float16"
+    return Device(kind=kind, index=index, compute_type=compute_type)
+
+
+def _cuda_devices() -> int:
+    import ctranslate2
+
+    try:
+        return int(ctranslate2.get_cuda_device_count())
+    except RuntimeError:  # no driver at all
+        return 0
+
+
+class Recognizer:
+    """A loaded Whisper model and the device it sits on; reuse it for every input."""
+
+    def __init__(self, model_path: str, name: str, options: ModelOptions) -> None:
+        from faster_whisper import WhisperModel
+
+        self.device = parse_device(options.device, options.compute_type)
+        started = time.perf_counter()
+        try:
+            self.model: WhisperModel = WhisperModel(
+                model_path,
+                device=self.device.kind,
+                device_index=self.device.index,
+                compute_type=self.device.compute_type,
+                cpu_threads=options.threads or _default_threads(),
+                download_root=options.download_root,
+            )
+        except ValueError as exc:  # CTranslate2 rejects an unsupported compute type
+            raise UsageError(f"cannot load {name} on {self.device}: {exc}") from exc
+        self.load_seconds = time.perf_counter() - started
+        self.info = ModelInfo(name=name, device=str(self.device), compute_type=self.device.compute_type)
+        self._batched: Any = None
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.model.model.is_multilingual)
+
+    def check(self, options: DecodeOptions) -> None:
+        """Refuse options this model cannot honour, before any audio is decoded."""
+        if self.multilingual:
+            if options.language and options.language not in _languages():
+                raise UsageError(f"unknown language code {options.language!r}")
+            return
+        if options.language not in (None, "en"):
+            raise UsageError(
+                f"model {self.info.name} is English-only; --language {options.language} "
+                "needs a multilingual model (e.g. --model base)"
+            )
+        if options.task == "translate":
+            raise UsageError(f"model {self.info.name} is English-only and cannot translate")
+
+    def recognize(
+        self, audio: Audio, options: DecodeOptions, progress: ProgressCallback | None = None
+    ) -> Recognition:
+        """Decode `audio`; times in the result are on the source's timeline (plus audio.offset)."""
+        kwargs = _transcribe_kwargs(options)
+        if options.batch_size > 1:
+            segments, info = self._batched_pipeline().transcribe(
+                audio.samples, batch_size=options.batch_size, **kwargs
+            )
+        else:
+            segments, info = self.model.transcribe(audio.samples, **kwargs)
+        out = _collect(segments, audio.offset, audio.duration, progress)
+        return Recognition(
+            segments=out,
+            language=str(info.language),
+            language_probability=float(info.language_probability),
+        )
+
+    def _batched_pipeline(self) -> Any:
+        if self._batched is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(model=self.model)
+        return self._batched
+
+
+def _default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _languages() -> frozenset[str]:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
+
+
+def _transcribe_kwargs(options: DecodeOptions) -> dict[str, Any]:
+    return {
+        "language": options.language,
+        "task": options.task,
+        "beam_size": options.beam_size,
+        "best_of": options.best_of,
+        "patience": options.patience,
+        "length_penalty": options.length_penalty,
+        "temperature": list(options.temperatures),
+        "compression_ratio_threshold": options.compression_ratio_threshold,
+        "log_prob_threshold": options.log_prob_threshold,
+        "no_speech_threshold": options.no_speech_threshold,
+        "condition_on_previous_text": options.condition_on_previous_text,
+        "initial_prompt": options.initial_prompt,
+        "hotwords": options.hotwords,
+        "word_timestamps": options.word_timestamps,
+        "vad_filter": options.vad,
+        "vad_parameters": {"min_silence_duration_ms": options.vad_min_silence_ms}
+        if options.vad
+        else None,
+        "without_timestamps": False,
+    }
+
+
+def _collect(
+    segments: Iterable[Any], offset: float, duration: float, progress: ProgressCallback | None
+) -> tuple[Segment, ...]:
+    """Convert faster-whisper's lazy segments, shifting times by `offset` and clamping them
+    into [offset, offset + duration] so timestamps stay monotonic and inside the input."""
+    end_limit = offset + duration
+    out: list[Segment] = []
+    last_end = offset
+    for raw in segments:
+        start = min(max(float(raw.start) + offset, last_end), end_limit)
+        end = min(max(float(raw.end) + offset, start), end_limit)
+        words = tuple(_word(w, offset, start, end) for w in raw.words or ())
+        out.append(
+            Segment(
+                id=len(out),
+                seek=int(raw.seek),
+                start=start,
+                end=end,
+                text=str(raw.text),
+                tokens=tuple(int(t) for t in raw.tokens),
+                temperature=float(raw.temperature or 0.0),
+                avg_logprob=float(raw.avg_logprob),
+                compression_ratio=float(raw.compression_ratio),
+                no_speech_prob=float(raw.no_speech_prob),
+                words=words,
+            )
+        )
+        last_end = end
+        if progress is not None:
+            progress(end - offset, duration)
+    if progress is not None:
+        progress(duration, duration)
+    return tuple(out)
+
+
+def _word(raw: Any, offset: float, seg_start: float, seg_end: float) -> Word:
+    start = min(max(float(raw.start) + offset, seg_start), seg_end)
+    end = min(max(float(raw.end) + offset, start), seg_end)
+    return Word(
+        start=start,
+        end=end,
+        word=str(raw.word),
+        probability=round(float(raw.probability), 4),
+    )

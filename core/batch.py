@@ -1,0 +1,200 @@
+"""The batch contract: every input gets an outcome, one failure never stops the rest.
+
+The batch knows nothing of formats: the caller passes a `render` function that writes one
+format of a Transcript to a text stream, so core stays independent of the writers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, TextIO
+
+from ffscribe.core.errors import EnvironmentMissing, ExitCode, TranscribeError, UsageError
+from ffscribe.core.outputs import DEFAULT_TEMPLATE, atomic_writer, output_path
+from ffscribe.core.transcript import Transcript, is_transcript_json
+
+log = logging.getLogger("ffscribe.batch")
+
+Status = Literal["done", "skipped", "failed"]
+Render = Callable[[Transcript, str, TextIO], None]
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Where and in which formats results go."""
+
+    formats: tuple[str, ...] = ("json",)
+    output_dir: Path | None = None  # None: beside a local input, else the current directory
+    template: str = DEFAULT_TEMPLATE
+    overwrite: bool = False
+    stdout: bool = False  # write the (single) format to the stdout stream instead of files
+
+
+@dataclass(frozen=True)
+class InputResult:
+    """The outcome of one input, as it goes into the report."""
+
+    input: str
+    status: Status
+    reason: str | None = None
+    outputs: tuple[str, ...] = ()
+    seconds: float = 0.0
+    audio_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "status": self.status,
+            "reason": self.reason,
+            "outputs": list(self.outputs),
+            "seconds": round(self.seconds, 3),
+            "audio_seconds": self.audio_seconds,
+        }
+
+
+@dataclass
+class Report:
+    """What happened to every input of a run; its exit code sums it up."""
+
+    results: list[InputResult] = field(default_factory=list)
+    interrupted: bool = False
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        return ExitCode.FAILED if self.count("failed") else ExitCode.OK
+
+    def summary(self) -> str:
+        return (
+            f"{self.count('done')} done, {self.count('skipped')} skipped, "
+            f"{self.count('failed')} failed"
+            + (" (interrupted)" if self.interrupted else "")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "done": self.count("done"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "interrupted": self.interrupted,
+            "exit_code": int(self.exit_code),
+            "inputs": [r.to_dict() for r in self.results],
+        }
+
+
+class Transcriber(Protocol):
+    """What the batch needs from the pipeline: one input in, one Transcript out."""
+
+    def run(self, path: str) -> Transcript: ...
+
+
+class BatchEvents(Protocol):
+    """Hooks the CLI uses for progress and messages; core itself never prints."""
+
+    def started(self, path: str, index: int, total: int) -> None: ...
+
+    def finished(self, result: InputResult) -> None: ...
+
+
+def plan_outputs(path: str, options: OutputOptions) -> dict[str, Path]:
+    """The file each requested format of `path` goes to (empty when writing to stdout)."""
+    if options.stdout:
+        return {}
+    local = Path(path)
+    is_local = path not in ("-", "pipe:") and "://" not in path
+    out_dir = options.output_dir or (local.parent if is_local else Path.cwd())
+    stem = local.stem if is_local else "stdin"
+    dests = {fmt: output_path(out_dir, stem, fmt, options.template) for fmt in options.formats}
+    if is_local:  # re-rendering talk.json must never overwrite talk.json itself
+        dests = {f: d for f, d in dests.items() if _not_same(d, local)}
+    return dests
+
+
+def run_batch(
+    inputs: Sequence[str],
+    pipeline: Transcriber,
+    render: Render,
+    options: OutputOptions,
+    *,
+    events: BatchEvents | None = None,
+    stdout: TextIO | None = None,
+) -> Report:
+    """Run every input; EnvironmentMissing and UsageError stop the batch (every input would
+    fail alike), any other error is recorded against its input and the batch goes on."""
+    report = Report()
+    try:
+        for index, path in enumerate(inputs):
+            if events:
+                events.started(path, index, len(inputs))
+            result = _run_one(path, pipeline, render, options, stdout)
+            report.results.append(result)
+            if events:
+                events.finished(result)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    return report
+
+
+def _run_one(
+    path: str, pipeline: Transcriber, render: Render, options: OutputOptions, stdout: TextIO | None
+) -> InputResult:
+    started = time.perf_counter()
+    dests = plan_outputs(path, options)
+    if not options.stdout and not options.overwrite and dests and all(d.exists() for d in dests.values()):
+        return InputResult(path, "skipped", "outputs exist", _names(dests), 0.0)
+    if not options.stdout and not dests:
+        return InputResult(path, "skipped", "nothing to write (input is the only output)")
+    try:
+        transcript = _transcript_for(path, pipeline)
+        if options.stdout:
+            assert stdout is not None, "stdout mode needs a stream"
+            for fmt in options.formats:
+                render(transcript, fmt, stdout)
+            stdout.flush()
+        for fmt, dest in dests.items():
+            if dest.exists() and not options.overwrite:
+                continue  # a format done by an earlier run: keep it
+            with atomic_writer(dest) as fh:
+                render(transcript, fmt, fh)
+    except (EnvironmentMissing, UsageError):
+        raise
+    except TranscribeError as exc:
+        return InputResult(path, "failed", exc.message, (), time.perf_counter() - started)
+    except Exception as exc:  # a bug, but the batch must go on: record it with its type
+        log.debug("internal error on %s", path, exc_info=True)
+        reason = f"internal error (a bug in ffscribe, rerun with --debug): {type(exc).__name__}: {exc}"
+        return InputResult(path, "failed", reason, (), time.perf_counter() - started)
+    return InputResult(
+        path, "done", None, _names(dests), time.perf_counter() - started, transcript.duration
+    )
+
+
+def _transcript_for(path: str, pipeline: Transcriber) -> Transcript:
+    """A saved JSON result is re-rendered as it is; anything else goes through the model."""
+    local = Path(path)
+    if is_transcript_json(local):
+        try:
+            return Transcript.from_json(local.read_text(encoding="utf-8"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TranscribeError(f"not a valid ffscribe JSON result: {exc}", path=path) from exc
+    return pipeline.run(path)
+
+
+def _names(dests: dict[str, Path]) -> tuple[str, ...]:
+    return tuple(str(d) for d in dests.values())
+
+
+def _not_same(dest: Path, src: Path) -> bool:
+    try:
+        return not (dest.exists() and dest.samefile(src))
+    except OSError:
+        return True
