@@ -112,7 +112,10 @@ def plan_outputs(path: str, options: OutputOptions) -> dict[str, Path]:
     is_local = path not in ("-", "pipe:") and "://" not in path
     out_dir = options.output_dir or (local.parent if is_local else Path.cwd())
     stem = local.stem if is_local else "stdin"
-    dests = {fmt: output_path(out_dir, stem, fmt, options.template) for fmt in options.formats}
+    dests = {
+        fmt: output_path(out_dir, stem, fmt, options.template, name=local.name if is_local else stem)
+        for fmt in options.formats
+    }
     if is_local:  # re-rendering talk.json must never overwrite talk.json itself
         dests = {f: d for f, d in dests.items() if _not_same(d, local)}
     return dests
@@ -130,11 +133,13 @@ def run_batch(
     """Run every input; EnvironmentMissing and UsageError stop the batch (every input would
     fail alike), any other error is recorded against its input and the batch goes on."""
     report = Report()
+    claimed: dict[Path, str] = {}  # output -> the input that owns it in this run
     try:
         for index, path in enumerate(inputs):
             if events:
                 events.started(path, index, len(inputs))
-            result = _run_one(path, pipeline, render, options, stdout)
+            clash = _claim(path, plan_outputs(path, options), claimed)
+            result = clash or _run_one(path, pipeline, render, options, stdout)
             report.results.append(result)
             if events:
                 events.finished(result)
@@ -176,6 +181,21 @@ def _run_one(
     return InputResult(
         path, "done", None, _names(dests), time.perf_counter() - started, transcript.duration
     )
+
+
+def _claim(path: str, dests: dict[str, Path], claimed: dict[Path, str]) -> InputResult | None:
+    """Refuse an input whose outputs another input of this run already writes (talk.mp3 and
+    talk.wav in one directory), rather than let one silently replace the other."""
+    for dest in dests.values():
+        key = dest.resolve()
+        if key in claimed and claimed[key] != path:
+            return InputResult(
+                path, "failed",
+                f"its output {dest} is also the output of {claimed[key]}: "
+                "use --template '{name}.{ext}' or another --output-dir",
+            )
+    claimed.update((d.resolve(), path) for d in dests.values())
+    return None
 
 
 def _transcript_for(path: str, pipeline: Transcriber) -> Transcript:

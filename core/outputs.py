@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from ffscribe.core.errors import OutputError
+from ffscribe.core.errors import OutputError, UsageError
 
 DEFAULT_TEMPLATE = "{stem}.{ext}"
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
@@ -25,10 +25,20 @@ def safe_name(text: str, *, max_len: int = 150) -> str:
     return cleaned[:max_len].rstrip(" ._") or "untitled"
 
 
-def output_path(out_dir: Path, stem: str, ext: str, template: str = DEFAULT_TEMPLATE) -> Path:
-    """Where the `ext` output of an input named `stem` goes; always inside `out_dir`."""
-    name = template.format(stem=stem, ext=ext)
-    parts = [safe_name(p) for p in re.split(r"[/\\]+", name) if p not in ("", ".", "..")]
+def output_path(
+    out_dir: Path, stem: str, ext: str, template: str = DEFAULT_TEMPLATE, *, name: str | None = None
+) -> Path:
+    """Where the `ext` output of an input goes; always inside `out_dir`.
+
+    The template knows {stem} (the input's name less its extension), {name} (the whole
+    name, e.g. for talk.mp3 and talk.wav side by side) and {ext} (the format)."""
+    try:
+        rendered = template.format(stem=stem, ext=ext, name=name or stem)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UsageError(
+            f"bad output template {template!r}: use {{stem}}, {{name}} and {{ext}} ({exc})"
+        ) from exc
+    parts = [safe_name(p) for p in re.split(r"[/\\]+", rendered) if p not in ("", ".", "..")]
     dest = out_dir.joinpath(*parts) if parts else out_dir / f"untitled.{ext}"
     return dest
 

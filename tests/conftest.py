@@ -1,0 +1,56 @@
+"""Shared test setup: committed media fixtures, the tiny.en model, no network, real CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+MEDIA = Path(__file__).parent / "fixtures" / "media"
+TEST_MODEL = "tiny.en"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hermetic_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No hub downloads, and a private cache for joined model packs."""
+    saved = dict(os.environ)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["FFSCRIBE_CACHE_DIR"] = str(tmp_path_factory.mktemp("ffscribe-cache"))
+    for var in ("FFSCRIBE_MODEL", "FFSCRIBE_DEVICE", "FFSCRIBE_OUTPUT_DIR", "FFSCRIBE_FFMPEG"):
+        os.environ.pop(var, None)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    """A scratch copy of the fixture media, so outputs written beside inputs stay in tmp."""
+    dest = tmp_path / "media"
+    shutil.copytree(MEDIA, dest)
+    return dest
+
+
+def transcribe_exe() -> str:
+    """The installed `transcribe` console script of the environment running the tests."""
+    exe = BIN / "transcribe"
+    return str(exe) if exe.exists() else shutil.which("transcribe") or "transcribe"
+
+
+def run_cli(
+    *args: str | Path, cwd: Path | None = None, stdin: str | None = None,
+    env: dict[str, str] | None = None, timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `transcribe` command; stdout and stderr captured as text."""
+    return subprocess.run(
+        [transcribe_exe(), *map(str, args)],
+        cwd=cwd, input=stdin,
+        capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
