@@ -57,7 +57,7 @@ def _version(value: bool) -> None:
 def _temperatures(start: float, increment: float | None) -> tuple[float, ...]:
     if not increment:
         return (start,)
-    steps = int(round((1.0 - start) / increment)) if start < 1.0 else 0
+    steps = round((1.0 - start) / increment) if start < 1.0 else 0
     return tuple(round(start + i * increment, 4) for i in range(steps + 1))
 
 
@@ -73,8 +73,11 @@ def transcribe(
     output_dir: Annotated[
         Path | None,
         typer.Option(
-            "--output-dir", "-o", envvar="FFSCRIBE_OUTPUT_DIR",
-            help="Directory for outputs (default: beside each input).", rich_help_panel=P_IO,
+            "--output-dir",
+            "-o",
+            envvar="FFSCRIBE_OUTPUT_DIR",
+            help="Directory for outputs (default: beside each input).",
+            rich_help_panel=P_IO,
         ),
     ] = None,
     template: Annotated[
@@ -83,132 +86,197 @@ def transcribe(
     ] = DEFAULT_TEMPLATE,
     stdout: Annotated[
         bool,
-        typer.Option("--stdout", help="Write the one format to standard output, no files.",
-                     rich_help_panel=P_IO),
+        typer.Option(
+            "--stdout",
+            help="Write the one format to standard output, no files.",
+            rich_help_panel=P_IO,
+        ),
     ] = False,
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Redo inputs whose outputs exist (default: skip them).",
-                     rich_help_panel=P_IO),
+        typer.Option(
+            "--overwrite",
+            help="Redo inputs whose outputs exist (default: skip them).",
+            rich_help_panel=P_IO,
+        ),
     ] = False,
     report: Annotated[
         Path | None,
-        typer.Option(help="Write a JSON summary of every input's outcome here.",
-                     rich_help_panel=P_IO),
+        typer.Option(
+            help="Write a JSON summary of every input's outcome here.", rich_help_panel=P_IO
+        ),
     ] = None,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Print the plan and the outputs, do nothing.",
-                     rich_help_panel=P_IO),
+        typer.Option(
+            "--dry-run", help="Print the plan and the outputs, do nothing.", rich_help_panel=P_IO
+        ),
     ] = False,
     model: Annotated[
         str,
-        typer.Option("--model", "-m", envvar="FFSCRIBE_MODEL",
-                     help="Model name (base, tiny.en, small, ...) or a CTranslate2 model directory.",
-                     rich_help_panel=P_MODEL),
+        typer.Option(
+            "--model",
+            "-m",
+            envvar="FFSCRIBE_MODEL",
+            help="Model name (base, tiny.en, small, ...) or a CTranslate2 model directory.",
+            rich_help_panel=P_MODEL,
+        ),
     ] = DEFAULT_MODEL,
     device: Annotated[
         str,
-        typer.Option(envvar="FFSCRIBE_DEVICE", help="auto, cpu, cuda, cuda:N or gpu:N.",
-                     rich_help_panel=P_MODEL),
+        typer.Option(
+            envvar="FFSCRIBE_DEVICE",
+            help="auto, cpu, cuda, cuda:N or gpu:N.",
+            rich_help_panel=P_MODEL,
+        ),
     ] = "auto",
     compute_type: Annotated[
         str,
-        typer.Option(help="auto (int8 on CPU, float16 on CUDA), int8, int8_float16, float16, "
-                     "float32.", rich_help_panel=P_MODEL),
+        typer.Option(
+            help="auto (int8 on CPU, float16 on CUDA), int8, int8_float16, float16, float32.",
+            rich_help_panel=P_MODEL,
+        ),
     ] = "auto",
     threads: Annotated[
         int, typer.Option(min=0, help="CPU threads (0: one per core).", rich_help_panel=P_MODEL)
     ] = 0,
     batch_size: Annotated[
         int,
-        typer.Option(min=0, help="Batch size for faster-whisper's batched pipeline (0: "
-                     "sequential decoding).", rich_help_panel=P_MODEL),
+        typer.Option(
+            min=0,
+            help="Batch size for faster-whisper's batched pipeline (0: sequential decoding).",
+            rich_help_panel=P_MODEL,
+        ),
     ] = 0,
     language: Annotated[
         str | None,
-        typer.Option("--language", "-l", help="Spoken language code (default: detect).",
-                     rich_help_panel=P_DECODE),
+        typer.Option(
+            "--language",
+            "-l",
+            help="Spoken language code (default: detect).",
+            rich_help_panel=P_DECODE,
+        ),
     ] = None,
     task: Annotated[
         str, typer.Option(help="transcribe, or translate (to English).", rich_help_panel=P_DECODE)
     ] = "transcribe",
-    beam_size: Annotated[
-        int, typer.Option(min=1, help="Beam size.", rich_help_panel=P_DECODE)
-    ] = 5,
+    beam_size: Annotated[int, typer.Option(min=1, help="Beam size.", rich_help_panel=P_DECODE)] = 5,
     best_of: Annotated[
-        int, typer.Option(min=1, help="Candidates when sampling with temperature > 0.",
-                          rich_help_panel=P_DECODE)
+        int,
+        typer.Option(
+            min=1, help="Candidates when sampling with temperature > 0.", rich_help_panel=P_DECODE
+        ),
     ] = 5,
     word_timestamps: Annotated[
         bool, typer.Option("--word-timestamps", help="Time every word.", rich_help_panel=P_DECODE)
     ] = False,
     initial_prompt: Annotated[
         str | None,
-        typer.Option(help="Text to prime the first window (names, spelling).",
-                     rich_help_panel=P_DECODE),
+        typer.Option(
+            help="Text to prime the first window (names, spelling).", rich_help_panel=P_DECODE
+        ),
     ] = None,
     hotwords: Annotated[
         str | None, typer.Option(help="Words to favour.", rich_help_panel=P_DECODE)
     ] = None,
     vad: Annotated[
-        bool, typer.Option("--vad/--no-vad", help="Skip non-speech with Silero VAD.",
-                           rich_help_panel=P_DECODE)
+        bool,
+        typer.Option(
+            "--vad/--no-vad", help="Skip non-speech with Silero VAD.", rich_help_panel=P_DECODE
+        ),
     ] = True,
     temperature: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Sampling temperature of the first try.",
-                            rich_help_panel=P_DECODE)
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Sampling temperature of the first try.",
+            rich_help_panel=P_DECODE,
+        ),
     ] = 0.0,
     temperature_increment_on_fallback: Annotated[
-        float, typer.Option(min=0.0, max=1.0,
-                            help="Raise the temperature by this on a failed window (0: no "
-                            "fallback).", rich_help_panel=P_DECODE)
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Raise the temperature by this on a failed window (0: no fallback).",
+            rich_help_panel=P_DECODE,
+        ),
     ] = 0.2,
     compression_ratio_threshold: Annotated[
-        float, typer.Option(help="Retry a window whose gzip ratio is above this.",
-                            rich_help_panel=P_DECODE)
+        float,
+        typer.Option(
+            help="Retry a window whose gzip ratio is above this.", rich_help_panel=P_DECODE
+        ),
     ] = 2.4,
     logprob_threshold: Annotated[
-        float, typer.Option(help="Retry a window whose mean log-probability is below this.",
-                            rich_help_panel=P_DECODE)
+        float,
+        typer.Option(
+            help="Retry a window whose mean log-probability is below this.",
+            rich_help_panel=P_DECODE,
+        ),
     ] = -1.0,
     no_speech_threshold: Annotated[
-        float, typer.Option(help="Treat a window as silence above this no-speech probability.",
-                            rich_help_panel=P_DECODE)
+        float,
+        typer.Option(
+            help="Treat a window as silence above this no-speech probability.",
+            rich_help_panel=P_DECODE,
+        ),
     ] = 0.6,
     condition_on_previous_text: Annotated[
         bool,
-        typer.Option("--condition-on-previous-text/--no-condition-on-previous-text",
-                     help="Feed each window the text before it.", rich_help_panel=P_DECODE),
+        typer.Option(
+            "--condition-on-previous-text/--no-condition-on-previous-text",
+            help="Feed each window the text before it.",
+            rich_help_panel=P_DECODE,
+        ),
     ] = True,
     start: Annotated[
-        float, typer.Option(min=0.0, help="Start at this second of the input.",
-                            rich_help_panel=P_MEDIA)
+        float,
+        typer.Option(min=0.0, help="Start at this second of the input.", rich_help_panel=P_MEDIA),
     ] = 0.0,
     duration: Annotated[
-        float | None, typer.Option(min=0.0, help="Transcribe only this many seconds.",
-                                   rich_help_panel=P_MEDIA)
+        float | None,
+        typer.Option(min=0.0, help="Transcribe only this many seconds.", rich_help_panel=P_MEDIA),
     ] = None,
     audio_track: Annotated[
-        int | None, typer.Option(min=0, help="Audio track to use, from 0 (default: ffmpeg's pick).",
-                                 rich_help_panel=P_MEDIA)
+        int | None,
+        typer.Option(
+            min=0,
+            help="Audio track to use, from 0 (default: ffmpeg's pick).",
+            rich_help_panel=P_MEDIA,
+        ),
     ] = None,
     normalize: Annotated[
-        bool, typer.Option("--normalize", help="Loudness-normalize (ffmpeg loudnorm) first.",
-                           rich_help_panel=P_MEDIA)
+        bool,
+        typer.Option(
+            "--normalize",
+            help="Loudness-normalize (ffmpeg loudnorm) first.",
+            rich_help_panel=P_MEDIA,
+        ),
     ] = False,
     max_line_width: Annotated[
-        int | None, typer.Option(min=1, help="Characters per subtitle line (needs word "
-                                 "timestamps to split cues; turns them on).",
-                                 rich_help_panel=P_SUBS)
+        int | None,
+        typer.Option(
+            min=1,
+            help="Characters per subtitle line (needs word "
+            "timestamps to split cues; turns them on).",
+            rich_help_panel=P_SUBS,
+        ),
     ] = None,
     max_line_count: Annotated[
-        int | None, typer.Option(min=1, help="Lines per subtitle cue (with --max-line-width).",
-                                 rich_help_panel=P_SUBS)
+        int | None,
+        typer.Option(
+            min=1, help="Lines per subtitle cue (with --max-line-width).", rich_help_panel=P_SUBS
+        ),
     ] = None,
     highlight_words: Annotated[
-        bool, typer.Option("--highlight-words", help="Underline each word as it is spoken "
-                           "(turns word timestamps on).", rich_help_panel=P_SUBS)
+        bool,
+        typer.Option(
+            "--highlight-words",
+            help="Underline each word as it is spoken (turns word timestamps on).",
+            rich_help_panel=P_SUBS,
+        ),
     ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print errors only.", rich_help_panel=P_RUN)
@@ -217,12 +285,20 @@ def transcribe(
         bool, typer.Option("--verbose", "-v", help="Say more.", rich_help_panel=P_RUN)
     ] = False,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Debug logs, and tracebacks for internal errors.",
-                           rich_help_panel=P_RUN)
+        bool,
+        typer.Option(
+            "--debug", help="Debug logs, and tracebacks for internal errors.", rich_help_panel=P_RUN
+        ),
     ] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True,
-                           help="Print the version and exit.", rich_help_panel=P_RUN)
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version and exit.",
+            rich_help_panel=P_RUN,
+        ),
     ] = False,
 ) -> None:
     """Transcribe audio and video with Whisper into JSON, SRT, VTT, TXT or TSV."""
@@ -239,22 +315,37 @@ def transcribe(
     options = PipelineOptions(
         model=ModelOptions(name=model, device=device, compute_type=compute_type, threads=threads),
         decode=DecodeOptions(
-            language=language, task=task,  # type: ignore[arg-type]
-            beam_size=beam_size, best_of=best_of,
+            language=language,
+            task=task,  # type: ignore[arg-type]
+            beam_size=beam_size,
+            best_of=best_of,
             temperatures=_temperatures(temperature, temperature_increment_on_fallback),
             compression_ratio_threshold=compression_ratio_threshold,
-            log_prob_threshold=logprob_threshold, no_speech_threshold=no_speech_threshold,
+            log_prob_threshold=logprob_threshold,
+            no_speech_threshold=no_speech_threshold,
             condition_on_previous_text=condition_on_previous_text,
-            initial_prompt=initial_prompt, hotwords=hotwords, word_timestamps=wants_words,
-            vad=vad, batch_size=batch_size,
+            initial_prompt=initial_prompt,
+            hotwords=hotwords,
+            word_timestamps=wants_words,
+            vad=vad,
+            batch_size=batch_size,
         ),
-        clip=ClipOptions(start=start, duration=duration, audio_track=audio_track,
-                         normalize=normalize),
+        clip=ClipOptions(
+            start=start, duration=duration, audio_track=audio_track, normalize=normalize
+        ),
     )
-    outputs = OutputOptions(formats=formats, output_dir=output_dir, template=template,
-                            overwrite=overwrite, stdout=stdout)
-    writer_options = WriterOptions(max_line_width=max_line_width, max_line_count=max_line_count,
-                                   highlight_words=highlight_words)
+    outputs = OutputOptions(
+        formats=formats,
+        output_dir=output_dir,
+        template=template,
+        overwrite=overwrite,
+        stdout=stdout,
+    )
+    writer_options = WriterOptions(
+        max_line_width=max_line_width,
+        max_line_count=max_line_count,
+        highlight_words=highlight_words,
+    )
     pipeline = Pipeline(options)
     if dry_run:
         _print_plan(pipeline, inputs, outputs)
@@ -264,8 +355,14 @@ def transcribe(
 
 
 def _run(
-    pipeline: Pipeline, inputs: list[str], outputs: OutputOptions, writer_options: WriterOptions,
-    report_path: Path | None, *, quiet: bool, verbose: bool,
+    pipeline: Pipeline,
+    inputs: list[str],
+    outputs: OutputOptions,
+    writer_options: WriterOptions,
+    report_path: Path | None,
+    *,
+    quiet: bool,
+    verbose: bool,
 ) -> ExitCode:
     """The error boundary: expected errors become one line and their exit code."""
 
@@ -280,8 +377,9 @@ def _run(
     report = Report()
     try:
         with reporter:
-            report = run_batch(inputs, Runner(), render, outputs, events=reporter,
-                               stdout=sys.stdout)
+            report = run_batch(
+                inputs, Runner(), render, outputs, events=reporter, stdout=sys.stdout
+            )
     except TranscribeError as exc:
         reporter.error(str(exc))
         return exc.exit_code
@@ -309,8 +407,14 @@ def _print_plan(pipeline: Pipeline, inputs: list[str], outputs: OutputOptions) -
 
 
 def _setup_logging(*, quiet: bool, verbose: bool, debug: bool) -> None:
-    level = logging.DEBUG if debug else logging.INFO if verbose else logging.ERROR if quiet else (
-        logging.WARNING
+    level = (
+        logging.DEBUG
+        if debug
+        else logging.INFO
+        if verbose
+        else logging.ERROR
+        if quiet
+        else (logging.WARNING)
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="transcribe: %(name)s: %(message)s")
     if not debug:  # faster-whisper logs every VAD pass at INFO; keep that for --debug

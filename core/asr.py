@@ -95,7 +95,9 @@ class Recognizer:
         except ValueError as exc:  # CTranslate2 rejects an unsupported compute type
             raise UsageError(f"cannot load {name} on {self.device}: {exc}") from exc
         self.load_seconds = time.perf_counter() - started
-        self.info = ModelInfo(name=name, device=str(self.device), compute_type=self.device.compute_type)
+        self.info = ModelInfo(
+            name=name, device=str(self.device), compute_type=self.device.compute_type
+        )
         self._batched: Any = None
 
     @property

@@ -75,8 +75,7 @@ class Report:
     def summary(self) -> str:
         return (
             f"{self.count('done')} done, {self.count('skipped')} skipped, "
-            f"{self.count('failed')} failed"
-            + (" (interrupted)" if self.interrupted else "")
+            f"{self.count('failed')} failed" + (" (interrupted)" if self.interrupted else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,7 +112,9 @@ def plan_outputs(path: str, options: OutputOptions) -> dict[str, Path]:
     out_dir = options.output_dir or (local.parent if is_local else Path.cwd())
     stem = local.stem if is_local else "stdin"
     dests = {
-        fmt: output_path(out_dir, stem, fmt, options.template, name=local.name if is_local else stem)
+        fmt: output_path(
+            out_dir, stem, fmt, options.template, name=local.name if is_local else stem
+        )
         for fmt in options.formats
     }
     if is_local:  # re-rendering talk.json must never overwrite talk.json itself
@@ -154,7 +155,12 @@ def _run_one(
 ) -> InputResult:
     started = time.perf_counter()
     dests = plan_outputs(path, options)
-    if not options.stdout and not options.overwrite and dests and all(d.exists() for d in dests.values()):
+    if (
+        not options.stdout
+        and not options.overwrite
+        and dests
+        and all(d.exists() for d in dests.values())
+    ):
         return InputResult(path, "skipped", "outputs exist", _names(dests), 0.0)
     if not options.stdout and not dests:
         return InputResult(path, "skipped", "nothing to write (input is the only output)")
@@ -176,7 +182,9 @@ def _run_one(
         return InputResult(path, "failed", exc.message, (), time.perf_counter() - started)
     except Exception as exc:  # a bug, but the batch must go on: record it with its type
         log.debug("internal error on %s", path, exc_info=True)
-        reason = f"internal error (a bug in ffscribe, rerun with --debug): {type(exc).__name__}: {exc}"
+        reason = (
+            f"internal error (a bug in ffscribe, rerun with --debug): {type(exc).__name__}: {exc}"
+        )
         return InputResult(path, "failed", reason, (), time.perf_counter() - started)
     return InputResult(
         path, "done", None, _names(dests), time.perf_counter() - started, transcript.duration
@@ -190,7 +198,8 @@ def _claim(path: str, dests: dict[str, Path], claimed: dict[Path, str]) -> Input
         key = dest.resolve()
         if key in claimed and claimed[key] != path:
             return InputResult(
-                path, "failed",
+                path,
+                "failed",
                 f"its output {dest} is also the output of {claimed[key]}: "
                 "use --template '{name}.{ext}' or another --output-dir",
             )

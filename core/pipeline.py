@@ -1,8 +1,8 @@
 """The pipeline object: options in, a Transcript out; models load once and serve every input.
 
-    from ffscribe.core.pipeline import Pipeline, PipelineOptions
-    result = Pipeline(PipelineOptions()).run("talk.mp4")
-    result.print(); result.save_to_json("out/")
+from ffscribe.core.pipeline import Pipeline, PipelineOptions
+result = Pipeline(PipelineOptions()).run("talk.mp4")
+result.print(); result.save_to_json("out/")
 """
 
 from __future__ import annotations

@@ -221,7 +221,7 @@ class Transcript:
     # PaddleX-style conveniences: a result that prints itself and saves its JSON.
     def print(self) -> None:
         """Write the plain text to standard output (for interactive and notebook use)."""
-        print(self.text)  # noqa: T201 - an explicit API for the caller, not a log line
+        print(self.text)
 
     def save_to_json(self, path: str | Path) -> Path:
         """Write the JSON atomically to `path` (a file, or a directory for `{stem}.json`)."""

@@ -44,13 +44,19 @@ def transcribe_exe() -> str:
 
 
 def run_cli(
-    *args: str | Path, cwd: Path | None = None, stdin: str | None = None,
-    env: dict[str, str] | None = None, timeout: float = 300,
+    *args: str | Path,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `transcribe` command; stdout and stderr captured as text."""
     return subprocess.run(
         [transcribe_exe(), *map(str, args)],
-        cwd=cwd, input=stdin,
-        capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )

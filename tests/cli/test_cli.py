@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -37,14 +38,20 @@ def test_srt_beside_a_video(media: Path) -> None:
     cues = list(srt.parse((media / "video.srt").read_text(encoding="utf-8")))
     text = " ".join(c.content for c in cues).lower()
     assert "quick brown fox" in text
-    assert all(a.end <= b.start for a, b in zip(cues, cues[1:]))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(cues))
 
 
 def test_two_inputs_five_formats(media: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = run_cli(
-        media / "speech.mp3", media / "video.mp4", "--format", "json,srt,vtt,txt,tsv",
-        "--output-dir", out, "--word-timestamps", *M,
+        media / "speech.mp3",
+        media / "video.mp4",
+        "--format",
+        "json,srt,vtt,txt,tsv",
+        "--output-dir",
+        out,
+        "--word-timestamps",
+        *M,
     )
     assert proc.returncode == 0, proc.stderr
     assert "2 done, 0 skipped, 0 failed" in proc.stderr
@@ -63,16 +70,26 @@ def test_same_stem_is_a_clash_not_an_overwrite(media: Path, tmp_path: Path) -> N
     proc = run_cli(media / "speech.mp3", media / "speech.ogg", "-f", "txt", "-o", out, *M)
     assert proc.returncode == 1
     assert "speech.ogg" in proc.stderr and "--template" in proc.stderr
-    named = run_cli(media / "speech.mp3", media / "speech.ogg", "-f", "txt", "-o", out,
-                    "--template", "{name}.{ext}", *M)
+    named = run_cli(
+        media / "speech.mp3",
+        media / "speech.ogg",
+        "-f",
+        "txt",
+        "-o",
+        out,
+        "--template",
+        "{name}.{ext}",
+        *M,
+    )
     assert named.returncode == 0, named.stderr
     assert {"speech.txt", "speech.mp3.txt", "speech.ogg.txt"} <= _files(out)
 
 
 def test_format_all_and_model_loaded_once(media: Path, tmp_path: Path) -> None:
     out = tmp_path / "all"
-    proc = run_cli(media / "speech.wav", media / "video.mp4", "--format", "all", "-o", out,
-                   "--verbose", *M)
+    proc = run_cli(
+        media / "speech.wav", media / "video.mp4", "--format", "all", "-o", out, "--verbose", *M
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(_files(out)) == 10
     loads = [json.loads((out / f"{s}.json").read_text())["timings"] for s in ("speech", "video")]
@@ -119,8 +136,17 @@ def test_rerun_skips_and_overwrite_redoes(media: Path) -> None:
 
 
 def test_clip_keeps_the_source_timeline(media: Path) -> None:
-    proc = run_cli(media / "long_speech.wav", "--start", "6", "--duration", "6", "--format",
-                   "json", "--word-timestamps", *M)
+    proc = run_cli(
+        media / "long_speech.wav",
+        "--start",
+        "6",
+        "--duration",
+        "6",
+        "--format",
+        "json",
+        "--word-timestamps",
+        *M,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((media / "long_speech.json").read_text())
     _check_invariants(result)
@@ -131,8 +157,12 @@ def test_clip_keeps_the_source_timeline(media: Path) -> None:
 
 
 def test_python_m_is_the_same_command() -> None:
-    proc = subprocess.run([sys.executable, "-m", "ffscribe.cli", "--version"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ffscribe.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0
     assert proc.stdout.startswith("transcribe (ffscribe)")
 
@@ -149,7 +179,8 @@ def test_dry_run_plans_and_writes_nothing(media: Path) -> None:
 def test_help_imports_no_model_code() -> None:
     code = (
         "import sys; from ffscribe.cli.app import app; "
-        "bad = [m for m in ('faster_whisper', 'torch', 'ctranslate2', 'numpy') if m in sys.modules]; "
+        "heavy = ('faster_whisper', 'torch', 'ctranslate2', 'numpy'); "
+        "bad = [m for m in heavy if m in sys.modules]; "
         "print(bad)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
