@@ -42,7 +42,7 @@ P_RUN = "Messages"
 
 app = typer.Typer(
     add_completion=False,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
@@ -65,7 +65,10 @@ def _temperatures(start: float, increment: float | None) -> tuple[float, ...]:
 def transcribe(
     inputs: Annotated[
         list[str],
-        typer.Argument(help="Media files to transcribe, or ffscribe JSON results to re-render."),
+        typer.Argument(
+            metavar="INPUT",
+            help="Media files to transcribe, or ffscribe JSON results to re-render.",
+        ),
     ],
     fmt: Annotated[
         str, typer.Option("--format", "-f", help=FORMATS_HELP, rich_help_panel=P_IO)
@@ -82,7 +85,10 @@ def transcribe(
     ] = None,
     template: Annotated[
         str,
-        typer.Option(help="Output file name template: {stem} and {ext}.", rich_help_panel=P_IO),
+        typer.Option(
+            help="Output file name template: {stem}, {name} (with extension) and {ext}.",
+            rich_help_panel=P_IO,
+        ),
     ] = DEFAULT_TEMPLATE,
     stdout: Annotated[
         bool,

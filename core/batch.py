@@ -179,7 +179,8 @@ def _run_one(
     except (EnvironmentMissing, UsageError):
         raise
     except TranscribeError as exc:
-        return InputResult(path, "failed", exc.message, (), time.perf_counter() - started)
+        reason = exc.message if exc.path in (None, path) else str(exc)  # name the output
+        return InputResult(path, "failed", reason, (), time.perf_counter() - started)
     except Exception as exc:  # a bug, but the batch must go on: record it with its type
         log.debug("internal error on %s", path, exc_info=True)
         reason = (

@@ -13,6 +13,8 @@ import pytest
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 TEST_MODEL = "tiny.en"
+# Words of speech.* that tiny.en hears every time (tests/fixtures/README.md).
+KNOWN_WORDS = ("quick", "fox", "lazy", "world", "test")
 BIN = Path(sys.executable).parent
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from ffscribe.core import models
 from ffscribe.core.errors import ExitCode, ModelError
 from ffscribe.core.models import PACKS, DirectoryPack, SplitPack, resolve_model
