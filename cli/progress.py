@@ -13,6 +13,21 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 
+def _seconds_column() -> type:
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class SecondsColumn(ProgressColumn):
+        """Seconds of audio done out of the input's duration, once the duration is known."""
+
+        def render(self, task: Task) -> Text:
+            if task.total is None:
+                return Text("decoding", style="progress.elapsed")
+            return Text(f"{task.completed:.0f}/{task.total:.0f}s", style="progress.elapsed")
+
+    return SecondsColumn
+
+
 class Reporter:
     """BatchEvents for the CLI; `progress` is the per-input callback handed to the pipeline."""
 
@@ -34,11 +49,12 @@ class Reporter:
                 TimeRemainingColumn,
             )
 
+            _SecondsColumn = _seconds_column()
             self._bars = Progress(
                 TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 TaskProgressColumn(),
-                TextColumn("{task.completed:.0f}/{task.total:.0f}s"),
+                _SecondsColumn(),
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=True,

@@ -186,6 +186,8 @@ def _collect(
     end_limit = offset + duration
     out: list[Segment] = []
     last_end = offset
+    if progress is not None:
+        progress(0.0, duration)
     for raw in segments:
         start = min(max(float(raw.start) + offset, last_end), end_limit)
         end = min(max(float(raw.end) + offset, start), end_limit)
