@@ -2,38 +2,37 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
 
 from ffscribe.cli.progress import Reporter
+from ffscribe.cli.run import InputOptions, execute, gather, print_plan, setup_logging
 from ffscribe.core import __version__
-from ffscribe.core.batch import OutputOptions, Report, plan_outputs, run_batch
-from ffscribe.core.errors import ExitCode, TranscribeError, UsageError
+from ffscribe.core.batch import OutputOptions
+from ffscribe.core.errors import UsageError
 from ffscribe.core.options import (
     DEFAULT_MODEL,
     ClipOptions,
     DecodeOptions,
     ModelOptions,
 )
-from ffscribe.core.outputs import DEFAULT_TEMPLATE, atomic_write_text
+from ffscribe.core.outputs import DEFAULT_TEMPLATE
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
-from ffscribe.core.transcript import Transcript
-from ffscribe.formats import FORMAT_NAMES, WRITERS, WriterOptions, parse_formats, write
+from ffscribe.formats import FORMAT_NAMES, WRITERS, WriterOptions, parse_formats
 
 EPILOG = (
     "Exit status: 0 every input done or skipped; 1 one or more inputs failed; 2 usage error; "
     "3 the environment lacks something (ffmpeg, a model offline, an optional extra); "
-    "130 interrupted."
+    "130 interrupted (Ctrl-C or SIGTERM)."
 )
 FORMATS_HELP = "Output formats, comma-separated, or 'all': " + ", ".join(
     f"{name} ({w.description})" for name, w in WRITERS.items()
 )
 
-P_IO = "Inputs and outputs"
+P_IN = "Inputs"
+P_IO = "Outputs"
 P_MODEL = "Model and device"
 P_DECODE = "Decoding"
 P_MEDIA = "Media"
@@ -67,9 +66,43 @@ def transcribe(
         list[str],
         typer.Argument(
             metavar="INPUT",
-            help="Media files to transcribe, or ffscribe JSON results to re-render.",
+            help="Media files, directories (recursed), quoted globs, http(s) URLs of media or of "
+            "pages yt-dlp knows, podcast feeds (RSS/Atom), '-' for a list of inputs on standard "
+            "input, 'pipe:' for media bytes on standard input, or ffscribe JSON results to "
+            "re-render.",
         ),
     ],
+    null: Annotated[
+        bool,
+        typer.Option(
+            "--null",
+            "-0",
+            help="With '-': inputs are NUL-separated (find -print0).",
+            rich_help_panel=P_IN,
+        ),
+    ] = False,
+    include: Annotated[
+        list[str],
+        typer.Option(
+            metavar="GLOB",
+            help="In directories, keep only files matching this (repeatable).",
+            rich_help_panel=P_IN,
+        ),
+    ] = [],  # noqa: B006 - Typer reads the default; it is never mutated
+    exclude: Annotated[
+        list[str],
+        typer.Option(
+            metavar="GLOB",
+            help="In directories, drop files matching this (repeatable).",
+            rich_help_panel=P_IN,
+        ),
+    ] = [],  # noqa: B006
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="From a podcast feed, only the newest N episodes.", rich_help_panel=P_IN
+        ),
+    ] = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help=FORMATS_HELP, rich_help_panel=P_IO)
     ] = "json",
@@ -308,7 +341,7 @@ def transcribe(
     ] = False,
 ) -> None:
     """Transcribe audio and video with Whisper into JSON, SRT, VTT, TXT or TSV."""
-    _setup_logging(quiet=quiet, verbose=verbose, debug=debug)
+    setup_logging(quiet=quiet, verbose=verbose, debug=debug)
     try:
         formats = parse_formats(fmt)
     except UsageError as exc:
@@ -353,78 +386,16 @@ def transcribe(
         highlight_words=highlight_words,
     )
     pipeline = Pipeline(options)
-    if dry_run:
-        _print_plan(pipeline, inputs, outputs)
-        return
-    code = _run(pipeline, inputs, outputs, writer_options, report, quiet=quiet, verbose=verbose)
-    raise typer.Exit(int(code))
-
-
-def _run(
-    pipeline: Pipeline,
-    inputs: list[str],
-    outputs: OutputOptions,
-    writer_options: WriterOptions,
-    report_path: Path | None,
-    *,
-    quiet: bool,
-    verbose: bool,
-) -> ExitCode:
-    """The error boundary: expected errors become one line and their exit code."""
-
-    def render(transcript: Transcript, fmt: str, stream: TextIO) -> None:
-        write(transcript, fmt, stream, writer_options)
-
-    class Runner:
-        def run(self, path: str) -> Transcript:
-            return pipeline.run(path, progress=reporter.progress)
-
-    reporter = Reporter(quiet=quiet, verbose=verbose)
-    report = Report()
-    try:
-        with reporter:
-            report = run_batch(
-                inputs, Runner(), render, outputs, events=reporter, stdout=sys.stdout
-            )
-    except TranscribeError as exc:
-        reporter.error(str(exc))
-        return exc.exit_code
-    finally:
-        if report_path is not None:
-            atomic_write_text(report_path, _report_json(report))
-    if len(inputs) > 1 or report.count("failed"):
-        reporter.info(report.summary())
-    return report.exit_code
-
-
-def _report_json(report: Report) -> str:
-    import json
-
-    return json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n"
-
-
-def _print_plan(pipeline: Pipeline, inputs: list[str], outputs: OutputOptions) -> None:
-    for stage in pipeline.plan():
-        typer.echo(f"stage {stage.name}: {stage.detail}")
-    for path in inputs:
-        dests = plan_outputs(path, outputs)
-        targets = ", ".join(str(d) for d in dests.values()) if dests else "standard output"
-        typer.echo(f"{path} -> {targets}")
-
-
-def _setup_logging(*, quiet: bool, verbose: bool, debug: bool) -> None:
-    level = (
-        logging.DEBUG
-        if debug
-        else logging.INFO
-        if verbose
-        else logging.ERROR
-        if quiet
-        else (logging.WARNING)
+    items = gather(
+        inputs,
+        InputOptions(null=null, include=tuple(include), exclude=tuple(exclude), limit=limit),
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="transcribe: %(name)s: %(message)s")
-    if not debug:  # faster-whisper logs every VAD pass at INFO; keep that for --debug
-        logging.getLogger("faster_whisper").setLevel(max(level, logging.WARNING))
+    if dry_run:
+        print_plan(pipeline, items, outputs)
+        return
+    reporter = Reporter(quiet=quiet, verbose=verbose)
+    code = execute(pipeline, items, outputs, writer_options, report, reporter=reporter)
+    raise typer.Exit(int(code))
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ffscribe.core.batch import InputResult
+from ffscribe.core.batch import InputResult, label
+from ffscribe.core.inputs import Input
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -22,7 +23,7 @@ def _seconds_column() -> type:
 
         def render(self, task: Task) -> Text:
             if task.total is None:
-                return Text("decoding", style="progress.elapsed")
+                return Text(task.fields.get("phase", "decoding"), style="progress.elapsed")
             return Text(f"{task.completed:.0f}/{task.total:.0f}s", style="progress.elapsed")
 
     return SecondsColumn
@@ -66,12 +67,19 @@ class Reporter:
         if self._bars is not None:
             self._bars.stop()
 
-    def started(self, path: str, index: int, total: int) -> None:
+    def started(self, item: Input, index: int, total: int) -> None:
+        name = label(item)
         if self._bars is not None:
-            label = f"[{index + 1}/{total}] {path}" if total > 1 else path
-            self._task = self._bars.add_task(label, total=None)
+            text = f"[{index + 1}/{total}] {name}" if total > 1 else name
+            self._task = self._bars.add_task(text, total=None)
         elif self.verbose:
-            self.info(f"[{index + 1}/{total}] {path}")
+            self.info(f"[{index + 1}/{total}] {name}")
+
+    def downloading(self, done: float, total: float | None) -> None:
+        if self._bars is not None and self._task is not None:
+            size = f" of {total / 2**20:.1f}" if total else ""
+            phase = f"downloading {done / 2**20:.1f}{size} MiB"
+            self._bars.update(self._task, completed=0, total=None, phase=phase)
 
     def progress(self, done: float, total: float) -> None:
         if self._bars is not None and self._task is not None:

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TextIO
 
 from ffscribe.core.errors import EnvironmentMissing, ExitCode, TranscribeError, UsageError
+from ffscribe.core.inputs import Input
+from ffscribe.core.locks import try_lock
 from ffscribe.core.outputs import DEFAULT_TEMPLATE, atomic_writer, output_path
-from ffscribe.core.transcript import Transcript, is_transcript_json
+from ffscribe.core.transcript import Source, Transcript, is_transcript_json
 
 log = logging.getLogger("ffscribe.batch")
 
@@ -90,40 +92,43 @@ class Report:
 
 
 class Transcriber(Protocol):
-    """What the batch needs from the pipeline: one input in, one Transcript out."""
+    """What the batch needs from the pipeline: one local input in, one Transcript out."""
 
-    def run(self, path: str) -> Transcript: ...
+    def run(self, path: str, *, source: Source | None = None) -> Transcript: ...
 
 
 class BatchEvents(Protocol):
     """Hooks the CLI uses for progress and messages; core itself never prints."""
 
-    def started(self, path: str, index: int, total: int) -> None: ...
+    def started(self, item: Input, index: int, total: int) -> None: ...
+
+    def downloading(self, done: float, total: float | None) -> None: ...
 
     def finished(self, result: InputResult) -> None: ...
 
 
-def plan_outputs(path: str, options: OutputOptions) -> dict[str, Path]:
-    """The file each requested format of `path` goes to (empty when writing to stdout)."""
+def label(item: Input) -> str:
+    """How messages and the report name an input: the path as given, else its URL."""
+    return item.local or item.source.uri
+
+
+def plan_outputs(item: Input, options: OutputOptions) -> dict[str, Path]:
+    """The file each requested format of `item` goes to (empty when writing to stdout)."""
     if options.stdout:
         return {}
-    local = Path(path)
-    is_local = path not in ("-", "pipe:") and "://" not in path
-    out_dir = options.output_dir or (local.parent if is_local else Path.cwd())
-    stem = local.stem if is_local else "stdin"
+    out_dir = options.output_dir or item.directory or Path.cwd()
+    name = Path(item.local).name if item.directory is not None and item.local else item.stem
     dests = {
-        fmt: output_path(
-            out_dir, stem, fmt, options.template, name=local.name if is_local else stem
-        )
+        fmt: output_path(out_dir, item.stem, fmt, options.template, name=name)
         for fmt in options.formats
     }
-    if is_local:  # re-rendering talk.json must never overwrite talk.json itself
-        dests = {f: d for f, d in dests.items() if _not_same(d, local)}
+    if item.local:  # re-rendering talk.json must never overwrite talk.json itself
+        dests = {f: d for f, d in dests.items() if _not_same(d, Path(item.local))}
     return dests
 
 
 def run_batch(
-    inputs: Sequence[str],
+    inputs: Sequence[Input],
     pipeline: Transcriber,
     render: Render,
     options: OutputOptions,
@@ -136,11 +141,13 @@ def run_batch(
     report = Report()
     claimed: dict[Path, str] = {}  # output -> the input that owns it in this run
     try:
-        for index, path in enumerate(inputs):
+        for index, item in enumerate(inputs):
             if events:
-                events.started(path, index, len(inputs))
-            clash = _claim(path, plan_outputs(path, options), claimed)
-            result = clash or _run_one(path, pipeline, render, options, stdout)
+                events.started(item, index, len(inputs))
+            dests = plan_outputs(item, options)
+            result = _precheck(item, dests, options, claimed) or _locked_run(
+                item, dests, pipeline, render, options, events, stdout
+            )
             report.results.append(result)
             if events:
                 events.finished(result)
@@ -150,22 +157,58 @@ def run_batch(
     return report
 
 
+def _precheck(
+    item: Input, dests: dict[str, Path], options: OutputOptions, claimed: dict[Path, str]
+) -> InputResult | None:
+    """The outcomes known without touching the media: a resolve error, a clash, done before."""
+    if item.error:
+        return InputResult(label(item), "failed", item.error)
+    clash = _claim(label(item), dests, claimed)
+    if clash:
+        return clash
+    if options.stdout:
+        return None
+    if not dests:
+        return InputResult(label(item), "skipped", "nothing to write (input is the only output)")
+    if not options.overwrite and all(d.exists() for d in dests.values()):
+        return InputResult(label(item), "skipped", "outputs exist", _names(dests))
+    return None
+
+
+def _locked_run(
+    item: Input,
+    dests: dict[str, Path],
+    pipeline: Transcriber,
+    render: Render,
+    options: OutputOptions,
+    events: BatchEvents | None,
+    stdout: TextIO | None,
+) -> InputResult:
+    if options.stdout or not dests:
+        return _run_one(item, dests, pipeline, render, options, events, stdout)
+    first = next(iter(dests.values()))
+    lock = first.with_name(f".{first.stem}.ffscribe-lock")
+    with try_lock(lock) as held:
+        if not held:
+            return InputResult(label(item), "skipped", "another transcribe is working on it")
+        if not options.overwrite and all(d.exists() for d in dests.values()):
+            return InputResult(label(item), "skipped", "outputs exist", _names(dests))
+        return _run_one(item, dests, pipeline, render, options, events, stdout)
+
+
 def _run_one(
-    path: str, pipeline: Transcriber, render: Render, options: OutputOptions, stdout: TextIO | None
+    item: Input,
+    dests: dict[str, Path],
+    pipeline: Transcriber,
+    render: Render,
+    options: OutputOptions,
+    events: BatchEvents | None,
+    stdout: TextIO | None,
 ) -> InputResult:
     started = time.perf_counter()
-    dests = plan_outputs(path, options)
-    if (
-        not options.stdout
-        and not options.overwrite
-        and dests
-        and all(d.exists() for d in dests.values())
-    ):
-        return InputResult(path, "skipped", "outputs exist", _names(dests), 0.0)
-    if not options.stdout and not dests:
-        return InputResult(path, "skipped", "nothing to write (input is the only output)")
+    name = label(item)
     try:
-        transcript = _transcript_for(path, pipeline)
+        transcript = _transcript_for(item, pipeline, events)
         if options.stdout:
             assert stdout is not None, "stdout mode needs a stream"
             for fmt in options.formats:
@@ -179,44 +222,44 @@ def _run_one(
     except (EnvironmentMissing, UsageError):
         raise
     except TranscribeError as exc:
-        reason = exc.message if exc.path in (None, path) else str(exc)  # name the output
-        return InputResult(path, "failed", reason, (), time.perf_counter() - started)
+        reason = exc.message if exc.path in (None, name) else str(exc)  # name the output
+        return InputResult(name, "failed", reason, (), time.perf_counter() - started)
     except Exception as exc:  # a bug, but the batch must go on: record it with its type
-        log.debug("internal error on %s", path, exc_info=True)
-        reason = (
-            f"internal error (a bug in ffscribe, rerun with --debug): {type(exc).__name__}: {exc}"
-        )
-        return InputResult(path, "failed", reason, (), time.perf_counter() - started)
-    return InputResult(
-        path, "done", None, _names(dests), time.perf_counter() - started, transcript.duration
-    )
+        log.debug("internal error on %s", name, exc_info=True)
+        reason = f"internal error (a bug in ffscribe, rerun with --debug): {type(exc).__name__}: {exc}"
+        return InputResult(name, "failed", reason, (), time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    return InputResult(name, "done", None, _names(dests), elapsed, transcript.duration)
 
 
-def _claim(path: str, dests: dict[str, Path], claimed: dict[Path, str]) -> InputResult | None:
+def _transcript_for(item: Input, pipeline: Transcriber, events: BatchEvents | None) -> Transcript:
+    """A saved JSON result is re-rendered as it is; anything else goes through the model,
+    remote inputs after a download into a temporary directory that is always removed."""
+    from ffscribe.core.fetch import fetched
+
+    if item.local and is_transcript_json(Path(item.local)):
+        try:
+            return Transcript.from_json(Path(item.local).read_text(encoding="utf-8"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TranscribeError(f"not a valid ffscribe JSON result: {exc}") from exc
+    with fetched(item, progress=events.downloading if events else None) as path:
+        return pipeline.run(path, source=item.source)
+
+
+def _claim(name: str, dests: dict[str, Path], claimed: dict[Path, str]) -> InputResult | None:
     """Refuse an input whose outputs another input of this run already writes (talk.mp3 and
     talk.wav in one directory), rather than let one silently replace the other."""
     for dest in dests.values():
         key = dest.resolve()
-        if key in claimed and claimed[key] != path:
+        if key in claimed and claimed[key] != name:
             return InputResult(
-                path,
+                name,
                 "failed",
                 f"its output {dest} is also the output of {claimed[key]}: "
                 "use --template '{name}.{ext}' or another --output-dir",
             )
-    claimed.update((d.resolve(), path) for d in dests.values())
+    claimed.update((d.resolve(), name) for d in dests.values())
     return None
-
-
-def _transcript_for(path: str, pipeline: Transcriber) -> Transcript:
-    """A saved JSON result is re-rendered as it is; anything else goes through the model."""
-    local = Path(path)
-    if is_transcript_json(local):
-        try:
-            return Transcript.from_json(local.read_text(encoding="utf-8"))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TranscribeError(f"not a valid ffscribe JSON result: {exc}", path=path) from exc
-    return pipeline.run(path)
 
 
 def _names(dests: dict[str, Path]) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ def try_lock(path: Path) -> Iterator[bool]:
     process holds it. The lock file is removed on the way out."""
     while True:
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
             yield True  # an unwritable directory fails later, at the write, with its cause

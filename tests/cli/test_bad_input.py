@@ -40,11 +40,18 @@ def test_a_batch_goes_on_past_bad_inputs(media: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     bad = ["missing.wav", "not_media.mp3", "empty.wav", "video_noaudio.mp4", "truncated.m4a"]
     proc = run_cli(
-        *(media / b for b in bad), media, media / "speech.wav", "-f", "txt", "-o", out, *M
+        *(media / b for b in bad),
+        media / "nope*.wav",
+        media / "speech.wav",
+        "-f",
+        "txt",
+        "-o",
+        out,
+        *M,
     )
     assert proc.returncode == 1
     assert "1 done, 0 skipped, 6 failed" in proc.stderr
-    assert "is a directory" in proc.stderr
+    assert "no file matches" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["speech.txt"]
 
 

@@ -1,0 +1,123 @@
+"""Running a batch for the CLI: resolve inputs, report progress, map the outcome to an exit
+status, and turn SIGTERM into the same clean stop as Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+import typer
+
+from ffscribe.cli.progress import Reporter
+from ffscribe.core.batch import OutputOptions, Report, label, plan_outputs, run_batch
+from ffscribe.core.errors import ExitCode, TranscribeError
+from ffscribe.core.inputs import Input, resolve
+from ffscribe.core.outputs import atomic_write_text
+from ffscribe.core.pipeline import Pipeline
+from ffscribe.core.transcript import Source, Transcript
+from ffscribe.formats import WriterOptions, write
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How the command-line arguments become inputs."""
+
+    null: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    limit: int | None = None
+
+
+def gather(args: Sequence[str], options: InputOptions) -> list[Input]:
+    """Resolve the arguments (files, directories, globs, `-`, `pipe:`, URLs, feeds)."""
+    return resolve(
+        args,
+        stdin=sys.stdin if "-" in args else None,
+        null=options.null,
+        include=options.include,
+        exclude=options.exclude,
+        limit=options.limit,
+    )
+
+
+def execute(
+    pipeline: Pipeline,
+    items: list[Input],
+    outputs: OutputOptions,
+    writer_options: WriterOptions,
+    report_path: Path | None,
+    *,
+    reporter: Reporter,
+) -> ExitCode:
+    """The error boundary: expected errors become one line and their exit code."""
+
+    def render(transcript: Transcript, fmt: str, stream: TextIO) -> None:
+        write(transcript, fmt, stream, writer_options)
+
+    class Runner:
+        def run(self, path: str, *, source: Source | None = None) -> Transcript:
+            return pipeline.run(path, source=source, progress=reporter.progress)
+
+    report = Report()
+    try:
+        with reporter, _sigterm_as_interrupt():
+            report = run_batch(items, Runner(), render, outputs, events=reporter, stdout=sys.stdout)
+    except TranscribeError as exc:
+        reporter.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        report.interrupted = True
+        reporter.error("interrupted: finished outputs kept, the current input left nothing")
+        return ExitCode.INTERRUPTED
+    finally:
+        if report_path is not None:
+            atomic_write_text(report_path, json.dumps(report.to_dict(), indent=2) + "\n")
+        reporter.info(report.summary())
+    return report.exit_code
+
+
+def print_plan(pipeline: Pipeline, items: list[Input], outputs: OutputOptions) -> None:
+    """--dry-run: the stages, then each input and the files it would write."""
+    for stage in pipeline.plan():
+        typer.echo(f"stage {stage.name}: {stage.detail}")
+    for item in items:
+        if item.error:
+            typer.echo(f"{label(item)} -> error: {item.error}")
+            continue
+        dests = plan_outputs(item, outputs)
+        targets = ", ".join(str(d) for d in dests.values()) if dests else "standard output"
+        typer.echo(f"{label(item)} -> {targets}")
+
+
+def setup_logging(*, quiet: bool, verbose: bool, debug: bool) -> None:
+    if debug:
+        level = logging.DEBUG
+    elif verbose:
+        level = logging.INFO
+    else:
+        level = logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="transcribe: %(name)s: %(message)s")
+    if not debug:  # faster-whisper logs every VAD pass at INFO; keep that for --debug
+        logging.getLogger("faster_whisper").setLevel(max(level, logging.WARNING))
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (cron's timeout, systemd, kill) stops the run like Ctrl-C: exit 130."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
