@@ -1,0 +1,82 @@
+"""Baseline for bench_asr.py: bare faster-whisper with transcribe's default options.
+
+The model is loaded once and every file is passed to faster-whisper by path, so faster-whisper
+decodes it itself (PyAV, resampled to 16 kHz mono). The options below mirror
+ffscribe.core.options.DecodeOptions and ffscribe.core.asr._transcribe_kwargs; they are written
+out by hand on purpose, so the baseline does not depend on the code it is compared with.
+
+    python bench/bare_faster_whisper.py --model-dir DIR FILE... --out DIR
+
+Writes NAME.txt (the segment texts joined, stripped, as transcribe's JSON "text") per input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+# transcribe's defaults (core/options.py DecodeOptions, core/asr.py _transcribe_kwargs).
+TRANSCRIBE_KWARGS: dict[str, object] = {
+    "language": None,
+    "task": "transcribe",
+    "beam_size": 5,
+    "best_of": 5,
+    "patience": 1.0,
+    "length_penalty": 1.0,
+    "temperature": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+    "compression_ratio_threshold": 2.4,
+    "log_prob_threshold": -1.0,
+    "no_speech_threshold": 0.6,
+    "condition_on_previous_text": True,
+    "initial_prompt": None,
+    "hotwords": None,
+    "word_timestamps": False,
+    "vad_filter": True,
+    "vad_parameters": {"min_silence_duration_ms": 2000},
+    "without_timestamps": False,
+}
+
+
+def default_threads() -> int:
+    """One thread per usable core, as transcribe's --threads 0 does."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", help="media files")
+    parser.add_argument("--model-dir", required=True, help="CTranslate2 Whisper model directory")
+    parser.add_argument("--out", required=True, type=Path, help="directory for NAME.txt")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--threads", type=int, default=0, help="0: one per core")
+    args = parser.parse_args(argv)
+
+    from faster_whisper import WhisperModel
+
+    started = time.perf_counter()
+    model = WhisperModel(
+        args.model_dir,
+        device=args.device,
+        compute_type=args.compute_type,
+        cpu_threads=args.threads or default_threads(),
+    )
+    load_s = time.perf_counter() - started
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path in args.files:
+        mark = time.perf_counter()
+        segments, _info = model.transcribe(path, **TRANSCRIBE_KWARGS)
+        text = "".join(s.text for s in segments).strip()
+        (args.out / f"{Path(path).stem}.txt").write_text(text + "\n", encoding="utf-8")
+        print(f"{Path(path).name}\t{time.perf_counter() - mark:.2f}s", file=sys.stderr)
+    print(f"model load {load_s:.2f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
