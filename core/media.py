@@ -303,12 +303,28 @@ def load(path: str, clip: ClipOptions = WHOLE, *, stdin: BinaryIO | None = None)
     if path == PIPE:
         if stdin is None:
             stdin = sys.stdin.buffer
-    else:
+    elif clip.start > 0 or clip.audio_track is not None:
         duration = _check_against(probe(path), clip)
+    else:
+        # The whole default track: decode at once and probe only to explain a failure, which
+        # saves an ffmpeg start per input (0.1-0.2 s, much of a short clip's cost).
+        _check_readable(path)
+        try:
+            data = run_ffmpeg(_decode_args(path, clip), path=path, stage="decode")
+        except MediaError:
+            _check_against(probe(path), clip)
+            raise
+        return _audio(data, path, clip, None)
     data = run_ffmpeg(_decode_args(path, clip), path=path, stage="decode", stdin=stdin)
+    return _audio(data, path, clip, duration)
+
+
+def _audio(data: bytearray, path: str, clip: ClipOptions, duration: float | None) -> Audio:
     samples = np.frombuffer(data, dtype="<f4").astype(np.float32, copy=False)
     if samples.size == 0:
         raise MediaError("no audio could be decoded", path=path, stage="decode")
+    if duration is None and path != PIPE and clip.start == 0 and clip.duration is None:
+        duration = samples.size / SAMPLE_RATE  # the whole input was decoded
     return Audio(samples, offset=clip.start, source_duration=duration, path=path)
 
 
@@ -362,4 +378,7 @@ def _decode_args(path: str, clip: ClipOptions) -> list[str]:
     args += ["-vn", "-sn", "-dn"]
     if clip.normalize:
         args += ["-af", "loudnorm"]
+    # Down-mix as (L+R)/2 like PyAV and openai-whisper; ffmpeg's float default of 0.707*(L+R)
+    # makes stereo 3 dB louder and can clip (measured on jfk.flac, BENCHMARKS.md).
+    args += ["-rematrix_maxval", "1.0"]
     return [*args, "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
