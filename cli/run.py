@@ -67,6 +67,8 @@ def execute(
             return pipeline.run(path, source=source, progress=reporter.progress)
 
     report = Report()
+    if not items:
+        reporter.info("no inputs: no media files among the arguments")
     try:
         with reporter, _sigterm_as_interrupt():
             report = run_batch(items, Runner(), render, outputs, events=reporter, stdout=sys.stdout)

@@ -226,7 +226,8 @@ def _run_one(
         return InputResult(name, "failed", reason, (), time.perf_counter() - started)
     except Exception as exc:  # a bug, but the batch must go on: record it with its type
         log.debug("internal error on %s", name, exc_info=True)
-        reason = f"internal error (a bug in ffscribe, rerun with --debug): {type(exc).__name__}: {exc}"
+        bug = f"{type(exc).__name__}: {exc}"
+        reason = f"internal error (a bug in ffscribe, rerun with --debug): {bug}"
         return InputResult(name, "failed", reason, (), time.perf_counter() - started)
     elapsed = time.perf_counter() - started
     return InputResult(name, "done", None, _names(dests), elapsed, transcript.duration)

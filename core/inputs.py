@@ -317,7 +317,10 @@ def _episode(entry: Mapping[str, Any], feed_url: str) -> tuple[datetime | None, 
     key = str(entry.get("id") or href)
     stem = episode_stem(title or "", when, key)
     published = when.isoformat() if when else None
-    source = Source("feed-item", href, title=title, published=published)
+    link = entry.get("link")
+    source = Source(
+        "feed-item", href, title=title, published=published, link=str(link) if link else None
+    )
     if not is_fetched_scheme(href):
         return when, Input(source, stem, None, None, error=REFUSED_SCHEME)
     return when, Input(source, stem, None, None)

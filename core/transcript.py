@@ -115,13 +115,13 @@ class Source:
     uri: str
     title: str | None = None
     published: str | None = None
+    link: str | None = None  # a feed episode's web page
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "uri": self.uri}
-        if self.title is not None:
-            out["title"] = self.title
-        if self.published is not None:
-            out["published"] = self.published
+        for key in ("title", "published", "link"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
     @classmethod
@@ -131,6 +131,7 @@ class Source:
             uri=str(data.get("uri", "")),
             title=data.get("title"),
             published=data.get("published"),
+            link=data.get("link"),
         )
 
 

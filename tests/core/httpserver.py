@@ -143,6 +143,8 @@ def _rss_item(item: dict[str, str]) -> str:
         out += f'<guid isPermaLink="false">{_xml(item["guid"])}</guid>'
     if "pubDate" in item:
         out += f"<pubDate>{item['pubDate']}</pubDate>"
+    if "link" in item:
+        out += f"<link>{_xml(item['link'])}</link>"
     if "url" in item:
         kind = item.get("type", "audio/mpeg")
         out += f'<enclosure url="{_xml(item["url"])}" length="1" type="{kind}"/>'
@@ -206,7 +208,8 @@ def serve_standard(server: LocalServer) -> None:
 def rss_items(server: LocalServer) -> list[dict[str, str]]:
     """Out of date order, with hostile titles, a text-only post and an enclosure that is gone."""
     return [
-        {"title": "Middle episode", "guid": "ep-2", "pubDate": "Tue, 02 Jan 2024 10:00:00 GMT",
+        {"title": "Middle episode", "guid": "ep-2", "link": "http://127.0.0.1/episodes/2",
+         "pubDate": "Tue, 02 Jan 2024 10:00:00 GMT",
          "url": server.url("/media/speech.mp3")},
         {"title": "../../etc/passwd", "guid": "ep-3", "pubDate": "Wed, 03 Jan 2024 08:00:00 GMT",
          "url": server.url("/media/video.mp4"), "type": "video/mp4"},

@@ -211,6 +211,8 @@ def test_an_rss_feed_gives_its_episodes_newest_first(server: LocalServer) -> Non
         i.source.kind == "feed-item" and i.local is None and i.directory is None for i in items
     )
     assert all(i.error is None for i in items)  # "Gone" fails only when fetched
+    assert items[1].source.link == "http://127.0.0.1/episodes/2"
+    assert items[1].source.to_dict()["link"] == "http://127.0.0.1/episodes/2"
 
 
 def test_feed_stems_are_dated_slugged_hashed_and_stable(server: LocalServer) -> None:
