@@ -8,14 +8,15 @@ format can be re-rendered from it without running the model again.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ffscribe.core import __version__
 
 SourceKind = Literal["file", "url", "feed-item", "pipe"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,91 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """A stretch of time one speaker talks, as a diarizer found it (RTTM's SPEAKER line)."""
+
+    start: float
+    end: float
+    speaker: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "speaker": self.speaker}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Turn:
+        return cls(float(data["start"]), float(data["end"]), str(data["speaker"]))
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One speaker of the input and how long they talk in all."""
+
+    id: str
+    speech_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "speech_seconds": self.speech_seconds}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Speaker:
+        return cls(str(data["id"]), float(data.get("speech_seconds", 0.0)))
+
+
+@dataclass(frozen=True)
+class MusicRegion:
+    """A stretch of background music; `speech` tells whether someone talks over it."""
+
+    start: float
+    end: float
+    confidence: float
+    speech: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "confidence": self.confidence,
+            "speech": self.speech,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MusicRegion:
+        return cls(
+            float(data["start"]),
+            float(data["end"]),
+            float(data.get("confidence", 1.0)),
+            bool(data.get("speech", False)),
+        )
+
+
+@dataclass(frozen=True)
+class MusicWindow:
+    """A fixed window with a yes/no music verdict (PAI's background-music view)."""
+
+    start: float
+    end: float
+    music: bool
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "music": self.music,
+            "confidence": self.confidence,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MusicWindow:
+        return cls(
+            float(data["start"]),
+            float(data["end"]),
+            bool(data["music"]),
+            float(data.get("confidence", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
 class Transcript:
     """Everything known about one transcribed input; what every writer renders."""
 
@@ -169,6 +255,10 @@ class Transcript:
     timings: Mapping[str, float] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     clip_start: float = 0.0
+    speakers: tuple[Speaker, ...] | None = None  # None: not diarized
+    turns: tuple[Turn, ...] = ()
+    music: tuple[MusicRegion, ...] | None = None  # None: music not detected
+    music_windows: tuple[MusicWindow, ...] = ()
     tool: str = f"ffscribe {__version__}"
 
     @property
@@ -180,7 +270,7 @@ class Transcript:
         return replace(self, segments=tuple(segments))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "input_path": self.input_path,
             "source": self.source.to_dict(),
             "duration": self.duration,
@@ -189,11 +279,21 @@ class Transcript:
             "language_probability": self.language_probability,
             "text": self.text,
             "segments": [s.to_dict() for s in self.segments],
-            "model": self.model.to_dict(),
-            "timings": dict(self.timings),
-            "options": dict(self.options),
-            "tool": self.tool,
         }
+        if self.speakers is not None:
+            out["speakers"] = [s.to_dict() for s in self.speakers]
+            out["turns"] = [t.to_dict() for t in self.turns]
+        if self.music is not None:
+            out["music"] = [m.to_dict() for m in self.music]
+        if self.music_windows:
+            out["music_windows"] = [w.to_dict() for w in self.music_windows]
+        out.update(
+            model=self.model.to_dict(),
+            timings=dict(self.timings),
+            options=dict(self.options),
+            tool=self.tool,
+        )
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Transcript:
@@ -209,6 +309,10 @@ class Transcript:
             timings=dict(data.get("timings") or {}),
             options=dict(data.get("options") or {}),
             clip_start=float(data.get("clip_start") or 0.0),
+            speakers=_maybe(Speaker.from_dict, data.get("speakers")),
+            turns=tuple(Turn.from_dict(t) for t in data.get("turns") or ()),
+            music=_maybe(MusicRegion.from_dict, data.get("music")),
+            music_windows=tuple(MusicWindow.from_dict(w) for w in data.get("music_windows") or ()),
             tool=str(data.get("tool") or f"ffscribe {__version__}"),
         )
 
@@ -233,6 +337,11 @@ class Transcript:
             dest = dest / f"{Path(self.input_path).stem or 'transcript'}.json"
         atomic_write_text(dest, self.to_json() + "\n")
         return dest
+
+
+def _maybe(build: Callable[[Mapping[str, Any]], T], items: Any) -> tuple[T, ...] | None:
+    """A tuple of `build(item)`, or None when the key was absent (the stage did not run)."""
+    return None if items is None else tuple(build(i) for i in items)
 
 
 def is_transcript_json(path: Path) -> bool:
