@@ -5,7 +5,10 @@ decodes it itself (PyAV, resampled to 16 kHz mono). The options below mirror
 ffscribe.core.options.DecodeOptions and ffscribe.core.asr._transcribe_kwargs; they are written
 out by hand on purpose, so the baseline does not depend on the code it is compared with.
 
-    python bench/bare_faster_whisper.py --model-dir DIR FILE... --out DIR
+    python bench/bare_faster_whisper.py --model-dir DIR FILE... --out DIR [--batch-size 8]
+
+With --batch-size N > 0 the same options go through faster-whisper's BatchedInferencePipeline
+instead (VAD chunks decoded N at a time); the default, 0, is the sequential path above.
 
 Writes NAME.txt (the segment texts joined, stripped, as transcribe's JSON "text") per input.
 """
@@ -55,9 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
+    parser.add_argument(
+        "--batch-size", type=int, default=0, help="0: sequential; N: BatchedInferencePipeline"
+    )
     args = parser.parse_args(argv)
 
-    from faster_whisper import WhisperModel
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     started = time.perf_counter()
     model = WhisperModel(
@@ -67,10 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         cpu_threads=args.threads or default_threads(),
     )
     load_s = time.perf_counter() - started
+    pipeline = BatchedInferencePipeline(model) if args.batch_size > 0 else None
     args.out.mkdir(parents=True, exist_ok=True)
     for path in args.files:
         mark = time.perf_counter()
-        segments, _info = model.transcribe(path, **TRANSCRIBE_KWARGS)
+        if pipeline is None:
+            segments, _info = model.transcribe(path, **TRANSCRIBE_KWARGS)
+        else:
+            kwargs = {**TRANSCRIBE_KWARGS, "batch_size": args.batch_size}
+            segments, _info = pipeline.transcribe(path, **kwargs)
         text = "".join(s.text for s in segments).strip()
         (args.out / f"{Path(path).stem}.txt").write_text(text + "\n", encoding="utf-8")
         print(f"{Path(path).name}\t{time.perf_counter() - mark:.2f}s", file=sys.stderr)
