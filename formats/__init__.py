@@ -10,6 +10,7 @@ from ffscribe.core.transcript import Transcript
 
 from .base import DEFAULT_OPTIONS, Writer, WriterOptions
 from .json import JSON
+from .rttm import RTTM
 from .subtitles import SRT, VTT
 from .text import TSV, TXT
 
@@ -25,7 +26,7 @@ __all__ = [
     "write",
 ]
 
-WRITERS: dict[str, Writer] = {w.name: w for w in (JSON, SRT, VTT, TXT, TSV)}
+WRITERS: dict[str, Writer] = {w.name: w for w in (JSON, SRT, VTT, TXT, TSV, RTTM)}
 FORMAT_NAMES: tuple[str, ...] = tuple(WRITERS)
 
 

@@ -13,7 +13,7 @@ from ffscribe.formats import FORMAT_NAMES, WRITERS, WriterOptions, get_writer, p
 
 
 def test_registry_names() -> None:
-    assert FORMAT_NAMES == ("json", "srt", "vtt", "txt", "tsv")
+    assert FORMAT_NAMES == ("json", "srt", "vtt", "txt", "tsv", "rttm")
     for name, writer in WRITERS.items():
         assert writer.name == name
         assert writer.extension == name
@@ -29,7 +29,7 @@ def test_registry_names() -> None:
         ("srt,json,srt,SRT", ("srt", "json")),
         ("all", FORMAT_NAMES),
         ("ALL", FORMAT_NAMES),
-        ("tsv,all", ("tsv", "json", "srt", "vtt", "txt")),
+        ("tsv,all", ("tsv", "json", "srt", "vtt", "txt", "rttm")),
         ("all,srt", FORMAT_NAMES),
     ],
 )
@@ -53,8 +53,8 @@ def test_parse_formats_empty(spec: str) -> None:
 
 
 def test_get_writer_unknown() -> None:
-    with pytest.raises(UsageError, match="unknown format 'rttm'"):
-        get_writer("rttm")
+    with pytest.raises(UsageError, match="unknown format 'docx'"):
+        get_writer("docx")
 
 
 @pytest.mark.parametrize("field", ["max_line_width", "max_line_count", "max_words_per_line"])
