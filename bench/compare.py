@@ -16,9 +16,10 @@ min_silence_duration_ms=2000, one thread per core:
 - whisper-ctranslate2: from its own venv (--bench-venv), `--model_directory DIR`.
 
 Rounds interleave the tools (the order rotates each round). Per run: wall time from process
-start to exit (model load and decoding included) and the child's own peak RSS (os.wait4);
-the 1-minute load average is recorded before each run. Accuracy: corpus-level WER with
-bench_asr.py's scoring (whisper_normalizer EnglishTextNormalizer, jiwer).
+start to exit (model load and decoding included), the child's own peak RSS and its user+sys
+CPU seconds (os.wait4; CPU moves less than wall when others share the cores); the 1-minute
+load average is recorded before each run. Accuracy: corpus-level WER with bench_asr.py's
+scoring (whisper_normalizer EnglishTextNormalizer, jiwer).
 
 Modes: the English corpus set (default, or --files); --long, one ~10-minute file made of the
 set repeated (bench/compare_longfile.py), reference = the references joined; --memory-hour,
@@ -37,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,6 @@ from bench_asr import (  # noqa: E402  (bench/ is not a package)
     duration,
     log,
     machine,
-    measure,
     score,
     versions,
 )
@@ -118,10 +119,26 @@ def command(tool: Tool, files: list[Path], out: Path, args: argparse.Namespace) 
     return [wct2, *names, *tool.argv, "--output_dir", str(out)]
 
 
+def measure(argv: list[str]) -> tuple[float, float, float, int, str]:
+    """bench_asr.measure plus CPU time: wall s, peak RSS MiB, user+sys CPU s, status, stderr.
+
+    CPU seconds (the child's and those of the children it waited for, e.g. ffmpeg) move less
+    than wall time when other work shares the cores, but do not show parallel speed-ups."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_maxrss / 1024, cpu, os.waitstatus_to_exitcode(status), stderr
+
+
 def run_once(tool: Tool, files: list[Path], out: Path, rnd: int, args: argparse.Namespace) -> Run:
     """One process; a missing output counts as a failure (whisper-ctranslate2 exits 0)."""
     load = os.getloadavg()[0]
-    wall, rss, rc, stderr = measure(command(tool, files, out, args))
+    wall, rss, cpu, rc, stderr = measure(command(tool, files, out, args))
     run = Run(tool.name, rnd, wall, rss, rc)
     for f in files:
         result = out / f"{f.stem}.{tool.output}"
@@ -134,7 +151,8 @@ def run_once(tool: Tool, files: list[Path], out: Path, rnd: int, args: argparse.
     missing = [f.name for f in files if f.stem not in run.texts]
     if missing and run.returncode == 0:
         run.returncode = -1
-    run.detail = {"loadavg_1min": round(load, 2), "missing": missing, "stderr": stderr[-1500:]}
+    run.detail = {"loadavg_1min": round(load, 2), "cpu_s": round(cpu, 2), "missing": missing}
+    run.detail["stderr"] = stderr[-1500:]
     return run
 
 
@@ -150,7 +168,8 @@ def rounds(
             run = run_once(tool, files, out, rnd, args)
             log(
                 f"round {rnd} {tool.name}: {run.wall_s:.1f} s, {run.peak_rss_mib:.0f} MiB, "
-                f"exit {run.returncode}, load {run.detail['loadavg_1min']}"
+                f"CPU {run.detail['cpu_s']:.1f} s, exit {run.returncode}, "
+                f"load {run.detail['loadavg_1min']}"
             )
             runs.append(run)
     return runs
@@ -170,6 +189,7 @@ def summarize(rows: list[Tool], runs: list[Run], refs: dict[str, str], audio_s: 
             "wall_s_all": [round(r.wall_s, 2) for r in mine],
             "rtf": wall / audio_s,
             "x_realtime": audio_s / wall,
+            "cpu_s_median": statistics.median(r.detail["cpu_s"] for r in good),
             "peak_rss_mib_median": statistics.median(r.peak_rss_mib for r in good),
             "peak_rss_mib_max": max(r.peak_rss_mib for r in good),
             "failed_runs": sum(r.returncode != 0 for r in mine),
@@ -262,9 +282,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"{v['faster-whisper']}, ctranslate2 {v['ctranslate2']}, {v['whisper-ctranslate2']}; "
         f"1-minute load before each run {min(load):.2f}-{max(load):.2f}.",
         "",
-        "| tool | wall median (s) | min-max (s) | RTF | x real time | peak RSS (MiB) "
-        "| WER | wall / transcribe's | RSS / transcribe's |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| tool | wall median (s) | min-max (s) | RTF | x real time | CPU (s) "
+        "| peak RSS (MiB) | WER | wall / transcribe's | RSS / transcribe's |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in s.items():
         sc = row["score"]
@@ -272,6 +292,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {name}{fails} | {row['wall_s_median']:.2f} | {row['wall_s_min']:.2f}-"
             f"{row['wall_s_max']:.2f} | {row['rtf']:.3f} | {row['x_realtime']:.2f} "
+            f"| {row['cpu_s_median']:.1f} "
             f"| {row['peak_rss_mib_median']:.0f} | {100 * sc['wer']:.2f} % "
             f"({sc['errors']}/{sc['ref_words']}) | {_ratio(row['wall_ratio'])} "
             f"| {_ratio(row['rss_ratio'])} |"
