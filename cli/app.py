@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ffscribe.cli import options as opt
 from ffscribe.cli.progress import Reporter
 from ffscribe.cli.run import InputOptions, execute, gather, print_plan, setup_logging
 from ffscribe.core import __version__
@@ -21,6 +23,10 @@ from ffscribe.core.options import (
 from ffscribe.core.outputs import DEFAULT_TEMPLATE
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
 from ffscribe.formats import FORMAT_NAMES, WRITERS, WriterOptions, parse_formats
+
+if TYPE_CHECKING:
+    from ffscribe.core.diarize import DiarizeOptions
+    from ffscribe.core.music import MusicOptions
 
 EPILOG = (
     "Exit status: 0 every input done or skipped; 1 one or more inputs failed; 2 usage error; "
@@ -179,6 +185,18 @@ def transcribe(
     threads: Annotated[
         int, typer.Option(min=0, help="CPU threads (0: one per core).", rich_help_panel=P_MODEL)
     ] = 0,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=0,
+            envvar="FFSCRIBE_JOBS",
+            help="Model workers side by side: inputs at once, and parts of a long input cut "
+            "at pauses (0: one per core, up to 4, on a CPU; 1 on a GPU).",
+            rich_help_panel=P_MODEL,
+        ),
+    ] = 0,
     batch_size: Annotated[
         int,
         typer.Option(
@@ -317,6 +335,19 @@ def transcribe(
             rich_help_panel=P_SUBS,
         ),
     ] = False,
+    diarize: opt.Diarize = False,
+    diarizer: opt.Diarizer = "auto",
+    speakers: opt.Speakers = None,
+    min_speakers: opt.MinSpeakers = None,
+    max_speakers: opt.MaxSpeakers = None,
+    diarization_model: opt.DiarizationModel = None,
+    hf_token: opt.HfToken = None,
+    speaker_names: opt.SpeakerNames = None,
+    detect_music: opt.DetectMusic = False,
+    skip_music: opt.SkipMusic = False,
+    music_threshold: opt.MusicThreshold = 0.5,
+    music_windows: opt.MusicWindows = None,
+    music_marks: opt.MusicMarks = True,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print errors only.", rich_help_panel=P_RUN)
     ] = False,
@@ -352,7 +383,9 @@ def transcribe(
         raise typer.BadParameter("use transcribe or translate", param_hint="--task")
     wants_words = word_timestamps or highlight_words or max_line_width is not None
     options = PipelineOptions(
-        model=ModelOptions(name=model, device=device, compute_type=compute_type, threads=threads),
+        model=ModelOptions(
+            name=model, device=device, compute_type=compute_type, threads=threads, jobs=jobs
+        ),
         decode=DecodeOptions(
             language=language,
             task=task,  # type: ignore[arg-type]
@@ -384,6 +417,23 @@ def transcribe(
         max_line_width=max_line_width,
         max_line_count=max_line_count,
         highlight_words=highlight_words,
+        music_marks=music_marks,
+    )
+    options = replace(
+        options,
+        music=_music_options(detect_music or skip_music, music_threshold, music_windows),
+        skip_music=skip_music,
+        diarize=_diarize_options(
+            diarize or bool(speakers or min_speakers or max_speakers or speaker_names),
+            backend=diarizer,
+            speakers=speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+            model=diarization_model,
+            hf_token=hf_token,
+            device=device,
+        ),
+        speaker_names=_names(speaker_names),
     )
     pipeline = Pipeline(options)
     items = gather(
@@ -396,6 +446,34 @@ def transcribe(
     reporter = Reporter(quiet=quiet, verbose=verbose)
     code = execute(pipeline, items, outputs, writer_options, report, reporter=reporter)
     raise typer.Exit(int(code))
+
+
+def _music_options(wanted: bool, threshold: float, windows: float | None) -> MusicOptions | None:
+    if not (wanted or windows):
+        return None
+    from ffscribe.core.music import MusicOptions
+
+    return MusicOptions(threshold=threshold, window_seconds=windows)
+
+
+def _diarize_options(wanted: bool, *, backend: str, **kwargs: Any) -> DiarizeOptions | None:
+    if not wanted:
+        return None
+    if backend not in ("auto", "pyannote", "offline"):
+        raise typer.BadParameter("use auto, pyannote or offline", param_hint="--diarizer")
+    low, high = kwargs["min_speakers"], kwargs["max_speakers"]
+    if low and high and low > high:
+        raise typer.BadParameter("--min-speakers is above --max-speakers")
+    if kwargs["speakers"] and (low or high):
+        raise typer.BadParameter("give --speakers, or --min-speakers/--max-speakers, not both")
+    from ffscribe.core.diarize import DiarizeOptions
+
+    device = "cpu" if kwargs["device"] == "auto" else kwargs["device"]
+    return DiarizeOptions(backend=backend, **{**kwargs, "device": device})
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
 def main() -> None:

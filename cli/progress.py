@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -30,7 +31,8 @@ def _seconds_column() -> type:
 
 
 class Reporter:
-    """BatchEvents for the CLI; `progress` is the per-input callback handed to the pipeline."""
+    """BatchEvents for the CLI: a bar per input being worked on (several with --jobs), and
+    one line per failure. Called from worker threads; rich's Progress is thread-safe."""
 
     def __init__(self, *, quiet: bool, verbose: bool, show_bars: bool | None = None) -> None:
         self.console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,25 +40,19 @@ class Reporter:
         self.verbose = verbose
         self.show_bars = (not quiet and sys.stderr.isatty()) if show_bars is None else show_bars
         self._bars: Progress | None = None
-        self._task: TaskID | None = None
+        self._tasks: dict[int, TaskID] = {}
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Reporter:
         if self.show_bars:
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                TaskProgressColumn,
-                TextColumn,
-                TimeRemainingColumn,
-            )
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-            _SecondsColumn = _seconds_column()
+            seconds_column = _seconds_column()
             self._bars = Progress(
                 TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 TaskProgressColumn(),
-                _SecondsColumn(),
-                TimeRemainingColumn(),
+                seconds_column(),
                 console=self.console,
                 transient=True,
             )
@@ -71,24 +67,30 @@ class Reporter:
         name = label(item)
         if self._bars is not None:
             text = f"[{index + 1}/{total}] {name}" if total > 1 else name
-            self._task = self._bars.add_task(text, total=None)
+            with self._lock:
+                self._tasks[id(item)] = self._bars.add_task(text, total=None)
         elif self.verbose:
             self.info(f"[{index + 1}/{total}] {name}")
 
-    def downloading(self, done: float, total: float | None) -> None:
-        if self._bars is not None and self._task is not None:
-            size = f" of {total / 2**20:.1f}" if total else ""
-            phase = f"downloading {done / 2**20:.1f}{size} MiB"
-            self._bars.update(self._task, completed=0, total=None, phase=phase)
+    def downloading(self, item: Input, done: float, total: float | None) -> None:
+        size = f" of {total / 2**20:.1f}" if total else ""
+        self._update(item, total=None, phase=f"downloading {done / 2**20:.1f}{size} MiB")
 
-    def progress(self, done: float, total: float) -> None:
-        if self._bars is not None and self._task is not None:
-            self._bars.update(self._task, completed=done, total=total)
+    def progress(self, item: Input, done: float, total: float) -> None:
+        self._update(item, completed=done, total=total)
 
-    def finished(self, result: InputResult) -> None:
-        if self._bars is not None and self._task is not None:
-            self._bars.remove_task(self._task)
-            self._task = None
+    def _update(self, item: Input, **fields: object) -> None:
+        if self._bars is not None:
+            task = self._tasks.get(id(item))
+            if task is not None:
+                self._bars.update(task, **fields)  # type: ignore[arg-type]
+
+    def finished(self, item: Input, result: InputResult) -> None:
+        if self._bars is not None:
+            with self._lock:
+                task = self._tasks.pop(id(item), None)
+            if task is not None:
+                self._bars.remove_task(task)
         if result.status == "failed":
             self.error(f"{result.input}: {result.reason}")
         elif result.status == "skipped" and self.verbose:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -22,7 +23,7 @@ from ffscribe.core.errors import ExitCode, TranscribeError
 from ffscribe.core.inputs import Input, resolve
 from ffscribe.core.outputs import atomic_write_text
 from ffscribe.core.pipeline import Pipeline
-from ffscribe.core.transcript import Source, Transcript
+from ffscribe.core.transcript import Transcript
 from ffscribe.formats import WriterOptions, write
 
 
@@ -62,16 +63,20 @@ def execute(
     def render(transcript: Transcript, fmt: str, stream: TextIO) -> None:
         write(transcript, fmt, stream, writer_options)
 
-    class Runner:
-        def run(self, path: str, *, source: Source | None = None) -> Transcript:
-            return pipeline.run(path, source=source, progress=reporter.progress)
-
     report = Report()
     if not items:
         reporter.info("no inputs: no media files among the arguments")
     try:
         with reporter, _sigterm_as_interrupt():
-            report = run_batch(items, Runner(), render, outputs, events=reporter, stdout=sys.stdout)
+            report = run_batch(
+                items,
+                pipeline,
+                render,
+                outputs,
+                events=reporter,
+                stdout=sys.stdout,
+                jobs=batch_jobs(pipeline),
+            )
     except TranscribeError as exc:
         reporter.error(str(exc))
         return exc.exit_code
@@ -84,6 +89,25 @@ def execute(
             atomic_write_text(report_path, json.dumps(report.to_dict(), indent=2) + "\n")
         reporter.info(report.summary())
     return report.exit_code
+
+
+def batch_jobs(pipeline: Pipeline) -> int:
+    """Inputs worked on at once: --jobs, else one per core up to four, one on a GPU. Decided
+    without loading the model, so a re-run that skips everything stays cheap."""
+    opts = pipeline.options.model
+    if opts.jobs:
+        return opts.jobs
+    if opts.device.startswith(("cuda", "gpu")):
+        return 1
+    return max(
+        1,
+        min(
+            4,
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1,
+        ),
+    )
 
 
 def print_plan(pipeline: Pipeline, items: list[Input], outputs: OutputOptions) -> None:

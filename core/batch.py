@@ -7,8 +7,10 @@ format of a Transcript to a text stream, so core stays independent of the writer
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TextIO
@@ -94,17 +96,30 @@ class Report:
 class Transcriber(Protocol):
     """What the batch needs from the pipeline: one local input in, one Transcript out."""
 
-    def run(self, path: str, *, source: Source | None = None) -> Transcript: ...
+    def run(
+        self,
+        path: str,
+        *,
+        source: Source | None = None,
+        progress: Callable[[float, float], None] | None = None,
+    ) -> Transcript: ...
 
 
 class BatchEvents(Protocol):
-    """Hooks the CLI uses for progress and messages; core itself never prints."""
+    """Hooks the CLI uses for progress and messages; core itself never prints. With several
+    jobs they are called from worker threads, for several inputs at once."""
 
     def started(self, item: Input, index: int, total: int) -> None: ...
 
-    def downloading(self, done: float, total: float | None) -> None: ...
+    def downloading(self, item: Input, done: float, total: float | None) -> None: ...
 
-    def finished(self, result: InputResult) -> None: ...
+    def progress(self, item: Input, done: float, total: float) -> None: ...
+
+    def finished(self, item: Input, result: InputResult) -> None: ...
+
+
+class Cancelled(KeyboardInterrupt):
+    """Raised inside a worker when the batch is interrupted, to abandon its input."""
 
 
 def label(item: Input) -> str:
@@ -127,6 +142,19 @@ def plan_outputs(item: Input, options: OutputOptions) -> dict[str, Path]:
     return dests
 
 
+@dataclass
+class _Batch:
+    """What every input of one run shares."""
+
+    pipeline: Transcriber
+    render: Render
+    options: OutputOptions
+    events: BatchEvents | None
+    stdout: TextIO | None
+    total: int
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
 def run_batch(
     inputs: Sequence[Input],
     pipeline: Transcriber,
@@ -135,26 +163,61 @@ def run_batch(
     *,
     events: BatchEvents | None = None,
     stdout: TextIO | None = None,
+    jobs: int = 1,
 ) -> Report:
-    """Run every input; EnvironmentMissing and UsageError stop the batch (every input would
-    fail alike), any other error is recorded against its input and the batch goes on."""
+    """Run every input, up to `jobs` at once; EnvironmentMissing and UsageError stop the batch
+    (every input would fail alike), any other error is recorded against its input and the
+    batch goes on. The report lists inputs in the order given, whatever order they end in."""
+    batch = _Batch(pipeline, render, options, events, stdout, len(inputs))
     report = Report()
     claimed: dict[Path, str] = {}  # output -> the input that owns it in this run
+    results: list[InputResult | None] = [None] * len(inputs)
+    work: list[tuple[int, Input, dict[str, Path]]] = []
+    for index, item in enumerate(inputs):  # name-only decisions, in order, before any work
+        dests = plan_outputs(item, options)
+        early = _precheck(item, dests, options, claimed)
+        if early is None:
+            work.append((index, item, dests))
+        else:
+            results[index] = early
+            _tell(batch, index, item, early)
     try:
-        for index, item in enumerate(inputs):
-            if events:
-                events.started(item, index, len(inputs))
-            dests = plan_outputs(item, options)
-            result = _precheck(item, dests, options, claimed) or _locked_run(
-                item, dests, pipeline, render, options, events, stdout
-            )
-            report.results.append(result)
-            if events:
-                events.finished(result)
+        if jobs <= 1 or options.stdout or len(work) <= 1:
+            for index, item, dests in work:
+                results[index] = _locked_run(batch, index, item, dests)
+        else:
+            _run_parallel(batch, work, results, jobs)
     except KeyboardInterrupt:
         report.interrupted = True
         raise
+    finally:
+        report.results = [r for r in results if r is not None]
     return report
+
+
+def _run_parallel(
+    batch: _Batch,
+    work: list[tuple[int, Input, dict[str, Path]]],
+    results: list[InputResult | None],
+    jobs: int,
+) -> None:
+    """Inputs side by side in threads: ffmpeg and CTranslate2 both run outside the GIL."""
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ffscribe-input")
+    try:
+        futures = {pool.submit(_locked_run, batch, *job): job[0] for job in work}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+    except BaseException:
+        batch.stop.set()  # workers abandon their input at the next segment or write
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _tell(batch: _Batch, index: int, item: Input, result: InputResult) -> None:
+    if batch.events:
+        batch.events.started(item, index, batch.total)
+        batch.events.finished(item, result)
 
 
 def _precheck(
@@ -175,17 +238,21 @@ def _precheck(
     return None
 
 
-def _locked_run(
-    item: Input,
-    dests: dict[str, Path],
-    pipeline: Transcriber,
-    render: Render,
-    options: OutputOptions,
-    events: BatchEvents | None,
-    stdout: TextIO | None,
-) -> InputResult:
+def _locked_run(batch: _Batch, index: int, item: Input, dests: dict[str, Path]) -> InputResult:
+    if batch.stop.is_set():
+        raise Cancelled
+    if batch.events:
+        batch.events.started(item, index, batch.total)
+    result = _under_lock(batch, item, dests)
+    if batch.events:
+        batch.events.finished(item, result)
+    return result
+
+
+def _under_lock(batch: _Batch, item: Input, dests: dict[str, Path]) -> InputResult:
+    options = batch.options
     if options.stdout or not dests:
-        return _run_one(item, dests, pipeline, render, options, events, stdout)
+        return _run_one(batch, item, dests)
     first = next(iter(dests.values()))
     lock = first.with_name(f".{first.stem}.ffscribe-lock")
     with try_lock(lock) as held:
@@ -193,32 +260,27 @@ def _locked_run(
             return InputResult(label(item), "skipped", "another transcribe is working on it")
         if not options.overwrite and all(d.exists() for d in dests.values()):
             return InputResult(label(item), "skipped", "outputs exist", _names(dests))
-        return _run_one(item, dests, pipeline, render, options, events, stdout)
+        return _run_one(batch, item, dests)
 
 
-def _run_one(
-    item: Input,
-    dests: dict[str, Path],
-    pipeline: Transcriber,
-    render: Render,
-    options: OutputOptions,
-    events: BatchEvents | None,
-    stdout: TextIO | None,
-) -> InputResult:
+def _run_one(batch: _Batch, item: Input, dests: dict[str, Path]) -> InputResult:
     started = time.perf_counter()
     name = label(item)
+    options = batch.options
     try:
-        transcript = _transcript_for(item, pipeline, events)
+        transcript = _transcript_for(batch, item)
+        if batch.stop.is_set():
+            raise Cancelled
         if options.stdout:
-            assert stdout is not None, "stdout mode needs a stream"
+            assert batch.stdout is not None, "stdout mode needs a stream"
             for fmt in options.formats:
-                render(transcript, fmt, stdout)
-            stdout.flush()
+                batch.render(transcript, fmt, batch.stdout)
+            batch.stdout.flush()
         for fmt, dest in dests.items():
             if dest.exists() and not options.overwrite:
                 continue  # a format done by an earlier run: keep it
             with atomic_writer(dest) as fh:
-                render(transcript, fmt, fh)
+                batch.render(transcript, fmt, fh)
     except (EnvironmentMissing, UsageError):
         raise
     except TranscribeError as exc:
@@ -233,7 +295,7 @@ def _run_one(
     return InputResult(name, "done", None, _names(dests), elapsed, transcript.duration)
 
 
-def _transcript_for(item: Input, pipeline: Transcriber, events: BatchEvents | None) -> Transcript:
+def _transcript_for(batch: _Batch, item: Input) -> Transcript:
     """A saved JSON result is re-rendered as it is; anything else goes through the model,
     remote inputs after a download into a temporary directory that is always removed."""
     from ffscribe.core.fetch import fetched
@@ -243,8 +305,20 @@ def _transcript_for(item: Input, pipeline: Transcriber, events: BatchEvents | No
             return Transcript.from_json(Path(item.local).read_text(encoding="utf-8"))
         except (ValueError, KeyError, TypeError) as exc:
             raise TranscribeError(f"not a valid ffscribe JSON result: {exc}") from exc
-    with fetched(item, progress=events.downloading if events else None) as path:
-        return pipeline.run(path, source=item.source)
+    events = batch.events
+
+    def downloading(done: float, total: float | None) -> None:
+        if events:
+            events.downloading(item, done, total)
+
+    def progress(done: float, total: float) -> None:
+        if batch.stop.is_set():
+            raise Cancelled
+        if events:
+            events.progress(item, done, total)
+
+    with fetched(item, progress=downloading) as path:
+        return batch.pipeline.run(path, source=item.source, progress=progress)
 
 
 def _claim(name: str, dests: dict[str, Path], claimed: dict[Path, str]) -> InputResult | None:

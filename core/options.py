@@ -28,7 +28,8 @@ class ModelOptions:
     name: str = DEFAULT_MODEL
     device: str = "auto"  # auto | cpu | cuda | cuda:N | gpu:N
     compute_type: str = "auto"  # auto | int8 | int8_float16 | float16 | float32 | ...
-    threads: int = 0  # 0: CTranslate2's default
+    threads: int = 0  # CPU threads per worker; 0: the cores shared among the workers
+    jobs: int = 0  # model workers transcribing side by side; 0: auto (see asr.default_jobs)
     download_root: str | None = None
 
 

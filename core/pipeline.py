@@ -7,16 +7,25 @@ result.print(); result.save_to_json("out/")
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ffscribe.core.options import ClipOptions, DecodeOptions, ModelOptions
-from ffscribe.core.transcript import Source, Transcript
+from ffscribe.core.transcript import MusicRegion, Segment, Source, Speaker, Transcript, Turn
 
 if TYPE_CHECKING:
     from ffscribe.core.asr import ProgressCallback, Recognizer
+    from ffscribe.core.diarize import DiarizeOptions, Diarizer
+    from ffscribe.core.media import Audio
+    from ffscribe.core.music import MusicAnalysis, MusicDetector, MusicOptions
+
+log = logging.getLogger("ffscribe.pipeline")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -26,13 +35,25 @@ class PipelineOptions:
     model: ModelOptions = field(default_factory=ModelOptions)
     decode: DecodeOptions = field(default_factory=DecodeOptions)
     clip: ClipOptions = field(default_factory=ClipOptions)
+    music: MusicOptions | None = None  # None: no music detection
+    skip_music: bool = False  # keep Whisper away from music-only stretches
+    diarize: DiarizeOptions | None = None  # None: no speakers
+    speaker_names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "model": asdict(self.model),
             "decode": self.decode.to_dict(),
             "clip": asdict(self.clip),
         }
+        if self.music is not None:
+            out["music"] = {**asdict(self.music), "skip_music": self.skip_music}
+        if self.diarize is not None:
+            out["diarize"] = {
+                **{k: v for k, v in asdict(self.diarize).items() if k != "hf_token"},
+                "speaker_names": list(self.speaker_names),
+            }
+        return out
 
 
 @dataclass(frozen=True)
@@ -43,17 +64,54 @@ class Stage:
     detail: str
 
 
+@dataclass(frozen=True)
+class Speakers:
+    """What diarization adds to a transcript."""
+
+    segments: tuple[Segment, ...]
+    turns: tuple[Turn, ...]
+    speakers: tuple[Speaker, ...]
+
+
 class Pipeline:
-    """Transcribes inputs one after another with one loaded model."""
+    """Transcribes inputs one after another; each model loads once, on first use."""
 
     def __init__(self, options: PipelineOptions | None = None) -> None:
-        self.options = options or PipelineOptions()
+        opts = options or PipelineOptions()
+        if opts.diarize is not None and not opts.decode.word_timestamps:
+            # Speakers are assigned per word, so diarization needs word times.
+            opts = replace(opts, decode=replace(opts.decode, word_timestamps=True))
+        if opts.skip_music and opts.music is None:
+            from ffscribe.core.music import MusicOptions
+
+            opts = replace(opts, music=MusicOptions())
+        self.options = opts
         self._recognizer: Recognizer | None = None
+        self._music: MusicDetector | None = None
+        self._diarizer: Diarizer | None = None
+        self._loading = threading.RLock()  # inputs run in threads share one of each model
+        self.notes: list[str] = []  # one-line notices for the user (e.g. a backend fallback)
 
     def plan(self) -> list[Stage]:
         """The stages each input goes through, in order, as the options make them."""
+        stages = [Stage("decode", self._decode_detail())]
+        if self.options.music is not None:
+            skip = ", music-only stretches kept from Whisper" if self.options.skip_music else ""
+            stages.append(Stage("music", f"YAMNet (AudioSet) ONNX{skip}"))
+        stages.append(Stage("transcribe", self._asr_detail()))
+        if self.options.diarize is not None:
+            d = self.options.diarize
+            count = (
+                f"{d.speakers} speakers"
+                if d.speakers
+                else f"speakers {d.min_speakers or 1}-{d.max_speakers or 'any'}"
+            )
+            stages.append(Stage("diarize", f"{d.backend} backend, {count}"))
+            stages.append(Stage("align", "speaker per word, segments split at speaker changes"))
+        return stages
+
+    def _decode_detail(self) -> str:
         clip = self.options.clip
-        decode = self.options.decode
         media = "ffmpeg -> 16 kHz mono float32"
         if clip.start or clip.duration is not None:
             media += f", from {clip.start:g}s" + (
@@ -63,28 +121,62 @@ class Pipeline:
             media += f", audio track {clip.audio_track}"
         if clip.normalize:
             media += ", loudness normalized"
-        asr = (
+        return media
+
+    def _asr_detail(self) -> str:
+        decode = self.options.decode
+        return (
             f"faster-whisper {self.options.model.name}, {decode.task}, "
             f"language {decode.language or 'auto'}, beam {decode.beam_size}"
             + (", VAD" if decode.vad else "")
             + (", word timestamps" if decode.word_timestamps else "")
             + (f", batched x{decode.batch_size}" if decode.batch_size > 1 else "")
         )
-        return [Stage("decode", media), Stage("transcribe", asr)]
 
     @property
     def recognizer(self) -> Recognizer:
         """The Whisper model, resolved and loaded on first use and kept for later inputs."""
-        if self._recognizer is None:
-            from ffscribe.core.asr import Recognizer
-            from ffscribe.core.models import resolve_model
+        with self._loading:
+            if self._recognizer is None:
+                from ffscribe.core.asr import Recognizer
+                from ffscribe.core.models import resolve_model
 
-            opts = self.options.model
-            resolved = resolve_model(opts.name, download_root=opts.download_root)
-            recognizer = Recognizer(resolved.path, opts.name, opts)
-            recognizer.check(self.options.decode)
-            self._recognizer = recognizer
-        return self._recognizer
+                opts = self.options.model
+                resolved = resolve_model(opts.name, download_root=opts.download_root)
+                recognizer = Recognizer(resolved.path, opts.name, opts)
+                recognizer.check(self.options.decode)
+                self._recognizer = recognizer
+            return self._recognizer
+
+    @property
+    def music_detector(self) -> MusicDetector:
+        with self._loading:
+            if self._music is None:
+                from ffscribe.core.music import MusicDetector
+
+                self._music = MusicDetector()
+            return self._music
+
+    @property
+    def diarizer(self) -> Diarizer:
+        with self._loading:
+            if self._diarizer is None:
+                from ffscribe.core.diarize import load_diarizer
+
+                assert self.options.diarize is not None
+                self._diarizer, note = load_diarizer(self.options.diarize)
+                if note:
+                    log.warning("%s", note)
+                    self.notes.append(note)
+            return self._diarizer
+
+    def prepare(self) -> None:
+        """Load every model the options need, so a missing one fails before any input."""
+        _ = self.recognizer
+        if self.options.music is not None:
+            _ = self.music_detector
+        if self.options.diarize is not None:
+            _ = self.diarizer
 
     def run(
         self,
@@ -97,17 +189,26 @@ class Pipeline:
         from ffscribe.core.media import load
 
         timings: dict[str, float] = {}
-        fresh_model = self._recognizer is None
         started = time.perf_counter()
-        recognizer = self.recognizer
-        if fresh_model:
-            timings["model_load"] = round(time.perf_counter() - started, 3)
-        mark = time.perf_counter()
-        audio = load(path, self.options.clip)
-        timings["decode"] = round(time.perf_counter() - mark, 3)
-        mark = time.perf_counter()
-        found = recognizer.recognize(audio, self.options.decode, progress)
-        timings["transcribe"] = round(time.perf_counter() - mark, 3)
+        with self._loading:
+            if self._recognizer is None:
+                _timed(timings, "model_load", self.prepare)
+        audio = _timed(timings, "decode", lambda: load(path, self.options.clip))
+        music = None
+        if self.options.music is not None:
+            music = _timed(timings, "music", lambda: self._detect_music(audio))
+        heard = _without_music(audio, music) if self.options.skip_music and music else audio
+        found = _timed(
+            timings,
+            "transcribe",
+            lambda: self.recognizer.recognize(heard, self.options.decode, progress),
+        )
+        segments, speakers = found.segments, None
+        if self.options.diarize is not None:
+            speakers = _timed(timings, "diarize", lambda: self._speakers(audio, segments))
+            segments = speakers.segments
+        if music is not None:
+            segments = flag_music(segments, music.regions)
         timings["total"] = round(time.perf_counter() - started, 3)
         return Transcript(
             input_path=path,
@@ -116,11 +217,63 @@ class Pipeline:
             clip_start=audio.offset,
             language=found.language,
             language_probability=found.language_probability,
-            segments=found.segments,
-            model=recognizer.info,
+            segments=segments,
+            model=self.recognizer.info,
             timings=timings,
             options=self.options.to_dict(),
+            speakers=speakers.speakers if speakers else None,
+            turns=speakers.turns if speakers else (),
+            music=music.regions if music else None,
+            music_windows=music.windows if music else (),
         )
+
+    def _detect_music(self, audio: Audio) -> MusicAnalysis:
+        assert self.options.music is not None
+        return self.music_detector.detect(audio, self.options.music)
+
+    def _speakers(self, audio: Audio, segments: Sequence[Segment]) -> Speakers:
+        from ffscribe.core.align import assign, rename_speakers, speaker_stats
+
+        assert self.options.diarize is not None
+        turns = self.diarizer.run(audio, self.options.diarize)
+        assigned = assign(segments, turns)
+        if self.options.speaker_names:
+            assigned, turns = rename_speakers(assigned, turns, self.options.speaker_names)
+        return Speakers(tuple(assigned), tuple(turns), speaker_stats(turns))
+
+
+def flag_music(segments: Sequence[Segment], regions: Sequence[MusicRegion]) -> tuple[Segment, ...]:
+    """Mark each segment that overlaps music for more than half its length."""
+    out = []
+    for seg in segments:
+        length = max(seg.end - seg.start, 1e-6)
+        covered = sum(max(0.0, min(seg.end, r.end) - max(seg.start, r.start)) for r in regions)
+        out.append(replace(seg, music=covered / length > 0.5))
+    return tuple(out)
+
+
+def _without_music(audio: Audio, music: MusicAnalysis) -> Audio:
+    """The same audio with music-only stretches silenced: VAD then keeps Whisper off them,
+    and every timestamp stays where it was."""
+    from ffscribe.core.music import music_only_spans
+
+    spans = music_only_spans(music)
+    if not spans:
+        return audio
+    samples = audio.samples.copy()
+    rate = audio.sample_rate
+    for start, end in spans:
+        a = max(0, int((start - audio.offset) * rate))
+        b = min(samples.size, int((end - audio.offset) * rate))
+        samples[a:b] = 0.0
+    return replace(audio, samples=samples)
+
+
+def _timed(timings: dict[str, float], name: str, work: Callable[[], R]) -> R:
+    mark = time.perf_counter()
+    result = work()
+    timings[name] = round(time.perf_counter() - mark, 3)
+    return result
 
 
 def _source_for(path: str) -> Source:

@@ -22,6 +22,7 @@ class WriterOptions:
     max_line_count: int | None = None
     highlight_words: bool = False
     max_words_per_line: int | None = None
+    music_marks: bool = True  # `[music]` lines for music-only stretches, when music was detected
 
     def __post_init__(self) -> None:
         for name in ("max_line_width", "max_line_count", "max_words_per_line"):

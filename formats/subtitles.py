@@ -10,6 +10,7 @@ from ffscribe.core.transcript import Transcript
 
 from .base import WriterOptions, format_timestamp
 from .cues import Cue, iter_cues
+from .marks import with_music_marks
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class SubtitlesWriter:
     def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
         if self.header:
             stream.write(f"{self.header}\n\n")
-        for number, cue in enumerate(iter_cues(transcript.segments, options), start=1):
+        segments = with_music_marks(transcript, options)
+        for number, cue in enumerate(iter_cues(segments, options), start=1):
             if self.numbered:
                 stream.write(f"{number}\n")
             stream.write(f"{self._time(cue.start)} --> {self._time(cue.end)}\n")

@@ -8,6 +8,7 @@ from typing import TextIO
 from ffscribe.core.transcript import Segment, Transcript
 
 from .base import WriterOptions, one_line, to_ms
+from .marks import with_music_marks
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,13 @@ class TextWriter:
     description: str = "plain text, one line per segment (a paragraph per speaker turn)"
 
     def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
+        segments = with_music_marks(transcript, options)
         if transcript.speakers is not None:
-            paragraphs = _paragraphs(transcript.segments)
+            paragraphs = _paragraphs(segments)
             if paragraphs:
                 stream.write("\n\n".join(paragraphs) + "\n")
             return
-        for segment in transcript.segments:
+        for segment in segments:
             text = one_line(segment.text)
             if not text:
                 continue

@@ -17,7 +17,7 @@ CASES = list(cases())
 
 
 def test_every_input_has_every_format() -> None:
-    assert [p.stem for p in inputs()] == ["basic", "dialogue", "nowords"]
+    assert [p.stem for p in inputs()] == ["basic", "dialogue", "music", "nowords"]
     for case in CASES:
         assert case.expected.is_file(), f"missing {case.expected.name}: run regen_golden"
 

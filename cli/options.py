@@ -1,0 +1,124 @@
+"""Typer declarations of the speaker and music options, kept apart so app.py stays readable."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+P_SPEAKERS = "Speakers"
+P_MUSIC = "Background music"
+
+Diarize = Annotated[
+    bool,
+    typer.Option(
+        "--diarize",
+        help="Label speakers (per word, then per segment); RTTM output becomes available.",
+        rich_help_panel=P_SPEAKERS,
+    ),
+]
+Diarizer = Annotated[
+    str,
+    typer.Option(
+        "--diarizer",
+        help="auto (pyannote where its pipeline loads, else offline), pyannote, or offline "
+        "(a speaker encoder that ships in its package; no account, no network).",
+        rich_help_panel=P_SPEAKERS,
+    ),
+]
+Speakers = Annotated[
+    int | None,
+    typer.Option(
+        "--speakers",
+        min=1,
+        help="Exact number of speakers (default: estimated).",
+        rich_help_panel=P_SPEAKERS,
+    ),
+]
+MinSpeakers = Annotated[
+    int | None,
+    typer.Option(
+        "--min-speakers", min=1, help="At least this many speakers.", rich_help_panel=P_SPEAKERS
+    ),
+]
+MaxSpeakers = Annotated[
+    int | None,
+    typer.Option(
+        "--max-speakers", min=1, help="At most this many speakers.", rich_help_panel=P_SPEAKERS
+    ),
+]
+DiarizationModel = Annotated[
+    str | None,
+    typer.Option(
+        "--diarization-model",
+        metavar="NAME|DIR",
+        help="pyannote pipeline name or local directory (default: "
+        "pyannote/speaker-diarization-community-1).",
+        rich_help_panel=P_SPEAKERS,
+    ),
+]
+HfToken = Annotated[
+    str | None,
+    typer.Option(
+        "--hf-token",
+        envvar="HF_TOKEN",
+        show_envvar=True,
+        help="Hugging Face token for gated pyannote models.",
+        rich_help_panel=P_SPEAKERS,
+    ),
+]
+SpeakerNames = Annotated[
+    str | None,
+    typer.Option(
+        "--speaker-names",
+        metavar="NAMES",
+        help="Comma-separated names for the speakers, in order of first appearance.",
+        rich_help_panel=P_SPEAKERS,
+    ),
+]
+DetectMusic = Annotated[
+    bool,
+    typer.Option(
+        "--detect-music",
+        help="Find background music (YAMNet); regions go into JSON "
+        "and segments over music are flagged.",
+        rich_help_panel=P_MUSIC,
+    ),
+]
+SkipMusic = Annotated[
+    bool,
+    typer.Option(
+        "--skip-music",
+        help="Keep Whisper away from music-only stretches, where it "
+        "invents text (turns --detect-music on).",
+        rich_help_panel=P_MUSIC,
+    ),
+]
+MusicThreshold = Annotated[
+    float,
+    typer.Option(
+        "--music-threshold",
+        min=0.0,
+        max=1.0,
+        help="Music score from which a stretch counts as music.",
+        rich_help_panel=P_MUSIC,
+    ),
+]
+MusicWindows = Annotated[
+    float | None,
+    typer.Option(
+        "--music-windows",
+        min=0.1,
+        metavar="SECONDS",
+        help="Also report fixed windows of this length with a yes/no music verdict.",
+        rich_help_panel=P_MUSIC,
+    ),
+]
+MusicMarks = Annotated[
+    bool,
+    typer.Option(
+        "--music-marks/--no-music-marks",
+        help="Mark music in TXT, SRT and VTT as [music].",
+        rich_help_panel=P_MUSIC,
+    ),
+]
