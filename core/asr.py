@@ -176,7 +176,11 @@ class Recognizer:
             return found if index == len(parts) - 1 else _trim_cut_tail(found, no_speech)
 
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ffscribe-asr") as pool:
-            results = list(pool.map(run, range(len(parts))))
+            try:
+                results = list(pool.map(run, range(len(parts))))
+            except BaseException:  # Ctrl-C, or a part failed: don't wait for the others
+                tracker.stop.set()
+                raise
         merged = [s for part in results for s in part]
         segments = tuple(replace(s, id=i) for i, s in enumerate(merged))
         return Recognition(segments, language, probability)
@@ -221,25 +225,30 @@ def _trim_cut_tail(segments: tuple[Segment, ...], threshold: float) -> tuple[Seg
 
 
 class _PartsProgress:
-    """Sums the progress of parts decoded at once into one (done, total) for the caller."""
+    """Sums the progress of parts decoded at once into one (done, total) for the caller, and
+    stops every part at its next segment once one part, or the caller, gave up."""
 
     def __init__(self, progress: ProgressCallback | None, total: float, parts: int) -> None:
         self.progress = progress
         self.total = total
         self.done = [0.0] * parts
         self.lock = threading.Lock()
+        self.stop = threading.Event()
 
-    def callback(self, index: int) -> ProgressCallback | None:
-        if self.progress is None:
-            return None
-
+    def callback(self, index: int) -> ProgressCallback:
         def update(done: float, _total: float) -> None:
+            if self.stop.is_set():
+                raise _Abandoned
             with self.lock:
                 self.done[index] = done
                 if self.progress is not None:
                     self.progress(sum(self.done), self.total)
 
         return update
+
+
+class _Abandoned(Exception):
+    """Ends a part's decoding early because the whole input is being given up."""
 
 
 def _recognition(segments: tuple[Segment, ...], info: Any) -> Recognition:
