@@ -1,0 +1,134 @@
+"""The diarization stage: who speaks when, as Turns, from pyannote.audio or the offline backend.
+
+Backends sit behind the `Diarizer` protocol in the `DIARIZERS` registry, keyed by the name
+users type after `--diarizer`. `load_diarizer` builds one per process (models load once);
+`auto` takes pyannote where its pipeline loads and otherwise the offline backend, with a
+one-line note saying which and why. Labels are SPEAKER_00, SPEAKER_01... in order of first
+appearance, whatever the backend called them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import EnvironmentMissing, UsageError
+from .transcript import Turn
+
+if TYPE_CHECKING:
+    from .media import Audio
+
+BACKENDS = ("auto", "pyannote", "offline")
+
+
+@dataclass(frozen=True)
+class DiarizeOptions:
+    """How to diarize: the backend, the speaker count (exact or bounds) and pyannote's settings."""
+
+    backend: str = "auto"  # auto | pyannote | offline
+    speakers: int | None = None  # exact count (--speakers N)
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    model: str | None = None  # pyannote pipeline name or local directory (--diarization-model)
+    hf_token: str | None = None  # else the HF_TOKEN environment variable
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise UsageError(
+                f"unknown diarizer {self.backend!r}: choose from {', '.join(BACKENDS)}"
+            )
+        for flag, value in (
+            ("--speakers", self.speakers),
+            ("--min-speakers", self.min_speakers),
+            ("--max-speakers", self.max_speakers),
+        ):
+            if value is not None and value < 1:
+                raise UsageError(f"{flag} must be a positive whole number, not {value}")
+        low, high = self.min_speakers, self.max_speakers
+        if low is not None and high is not None and low > high:
+            raise UsageError(f"--min-speakers {low} is more than --max-speakers {high}")
+        if self.speakers is not None and (
+            (low is not None and self.speakers < low) or (high is not None and self.speakers > high)
+        ):
+            raise UsageError(f"--speakers {self.speakers} is outside --min/--max-speakers")
+
+
+class Diarizer(Protocol):
+    """A loaded diarization backend; `run` may be called for many inputs."""
+
+    @property
+    def name(self) -> str:
+        """The name users type after `--diarizer`."""
+        ...
+
+    def run(self, audio: Audio, options: DiarizeOptions) -> tuple[Turn, ...]:
+        """Speaker turns on the source's timeline (audio.offset added), sorted by start."""
+        ...
+
+
+def _pyannote(options: DiarizeOptions) -> Diarizer:
+    from .diarize_pyannote import PyannoteDiarizer
+
+    return PyannoteDiarizer.load(options)
+
+
+def _offline(options: DiarizeOptions) -> Diarizer:
+    from .diarize_offline import OfflineDiarizer
+
+    return OfflineDiarizer.load(options)
+
+
+DIARIZERS: dict[str, Callable[[DiarizeOptions], Diarizer]] = {
+    "pyannote": _pyannote,
+    "offline": _offline,
+}
+
+
+def load_diarizer(options: DiarizeOptions) -> tuple[Diarizer, str | None]:
+    """The diarizer `options.backend` names, and for `auto` a note saying which one and why.
+
+    A named backend that cannot load raises its EnvironmentMissing (exit 3, fix named). `auto`
+    tries pyannote and falls back to the offline backend on any of pyannote's
+    EnvironmentMissing errors (not installed, no token, refused, offline), saying so.
+    """
+    if options.backend != "auto":
+        return DIARIZERS[options.backend](options), None
+    try:
+        return DIARIZERS["pyannote"](options), "diarizing with pyannote.audio"
+    except EnvironmentMissing as error:
+        reason = error.message.split(":")[0]
+        diarizer = DIARIZERS["offline"](options)
+        return diarizer, f"diarizing with the offline backend (pyannote unavailable: {reason})"
+
+
+def relabel(turns: Iterable[Turn]) -> tuple[Turn, ...]:
+    """Turns sorted by time, speakers renamed SPEAKER_00, SPEAKER_01... by first appearance."""
+    ordered = sorted(turns, key=lambda t: (t.start, t.end, t.speaker))
+    names: dict[str, str] = {}
+    for turn in ordered:
+        names.setdefault(turn.speaker, f"SPEAKER_{len(names):02d}")
+    return tuple(Turn(t.start, t.end, names[t.speaker]) for t in ordered)
+
+
+def count_bounds(options: DiarizeOptions, limit: int) -> tuple[int, int]:
+    """The speaker counts allowed (low, high), given at most `limit` distinguishable items."""
+    if options.speakers is not None:
+        exact = min(options.speakers, max(limit, 1))
+        return exact, exact
+    high = min(options.max_speakers or limit, max(limit, 1))
+    low = min(options.min_speakers or 1, high)
+    return low, high
+
+
+def merge_turns(turns: Sequence[Turn], gap: float = 0.0) -> tuple[Turn, ...]:
+    """One speaker's consecutive turns joined where less than `gap` seconds apart."""
+    out: list[Turn] = []
+    for turn in sorted(turns, key=lambda t: (t.start, t.end)):
+        last = out[-1] if out else None
+        if last is not None and last.speaker == turn.speaker and turn.start - last.end <= gap:
+            out[-1] = Turn(last.start, max(last.end, turn.end), last.speaker)
+        else:
+            out.append(turn)
+    return tuple(out)

@@ -1,0 +1,114 @@
+"""Clustering of speaker embeddings, the speaker count estimated from the data, in numpy.
+
+Two passes of average-linkage agglomerative clustering (AHC) under cosine distance:
+
+1. The count. AHC on the raw d-vectors, cut at a fixed distance (`COUNT_THRESHOLD`, tuned on
+   the project's dialogue fixtures and the diarization corpus); clusters holding at least
+   `MIN_SHARE` of the windows are speakers, smaller ones are outliers (noise, laughter,
+   crosstalk). The count is then kept inside --min/--max-speakers; --speakers skips this pass.
+   No count is ever forced: one voice gives one speaker.
+2. The partition. AHC on the embeddings centred on their mean (which removes what every window
+   shares, the channel and the room, and sharpens the contrast between voices), cut into that
+   many clusters, then refined by moving each window to its nearest centroid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from .diarize import DiarizeOptions, count_bounds
+from .speaker_encoder import unit_rows
+
+Floats = npt.NDArray[np.float32]
+Labels = npt.NDArray[np.int64]
+
+COUNT_THRESHOLD = 0.2  # cosine distance at which two clusters are different speakers
+MIN_SHARE = 0.1  # a speaker holds at least this share of the windows (and 3 of them)
+MAX_SPEAKERS = 20  # the most the estimate considers without --max-speakers
+MAX_ITEMS = 1200  # AHC is quadratic: longer inputs are clustered in groups of neighbours
+
+
+def cluster(embeddings: Floats, options: DiarizeOptions) -> Labels:
+    """A cluster number per embedding (rows L2-normalised): 0..k-1 by first appearance."""
+    count = len(embeddings)
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    group = -(-count // MAX_ITEMS)  # consecutive windows averaged together on long inputs
+    items = _group_means(embeddings, group)
+    unbounded = options.speakers is None and options.max_speakers is None
+    low, high = count_bounds(options, min(len(items), MAX_SPEAKERS) if unbounded else len(items))
+    k = options.speakers if options.speakers is not None else estimate_count(items)
+    k = max(low, min(high, k))
+    if k <= 1 or len(items) < 2:
+        return np.zeros(count, dtype=np.int64)
+    centred = items - items.mean(axis=0)
+    centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-9)
+    labels = _refine(centred, ahc(centred, clusters=k))
+    return _renumber(np.repeat(labels, group)[:count])
+
+
+def estimate_count(embeddings: Floats) -> int:
+    """How many speakers: big clusters of the raw embeddings at COUNT_THRESHOLD."""
+    labels = ahc(embeddings, threshold=COUNT_THRESHOLD)
+    sizes = np.bincount(labels)
+    return max(1, int((sizes >= max(3, MIN_SHARE * len(embeddings))).sum()))
+
+
+def ahc(
+    embeddings: Floats, *, threshold: float | None = None, clusters: int | None = None
+) -> Labels:
+    """Average-linkage AHC under cosine distance, stopped at `threshold` or at `clusters`."""
+    count = len(embeddings)
+    points = embeddings.astype(np.float64)
+    distance = 1.0 - points @ points.T
+    np.fill_diagonal(distance, np.inf)
+    sizes = np.ones(count)
+    alive = np.ones(count, dtype=bool)
+    labels = np.arange(count)
+    for _ in range(count - 1):
+        if clusters is not None and alive.sum() <= clusters:
+            break
+        flat = int(np.argmin(distance))
+        i, j = divmod(flat, count)
+        if threshold is not None and distance[i, j] > threshold:
+            break
+        # Lance-Williams update for average linkage: j is merged into i.
+        merged = (sizes[i] * distance[i] + sizes[j] * distance[j]) / (sizes[i] + sizes[j])
+        distance[i], distance[:, i] = merged, merged
+        distance[i, i] = np.inf
+        distance[j], distance[:, j] = np.inf, np.inf
+        sizes[i] += sizes[j]
+        alive[j] = False
+        labels[labels == j] = i
+    return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+
+def _group_means(embeddings: Floats, group: int) -> Floats:
+    """Means of `group` consecutive rows, re-normalised (the rows themselves when group is 1)."""
+    if group <= 1:
+        return embeddings
+    pad = (-len(embeddings)) % group
+    padded = np.concatenate([embeddings, embeddings[-1:].repeat(pad, axis=0)])
+    means = padded.reshape(-1, group, embeddings.shape[1]).mean(axis=1)
+    return unit_rows(means)
+
+
+def _refine(points: Floats, labels: Labels, *, rounds: int = 5) -> Labels:
+    """Each point moved to the cluster whose (cosine) centroid is nearest, a few times over."""
+    for _ in range(rounds):
+        present = np.unique(labels)
+        centroids = np.stack([points[labels == j].mean(axis=0) for j in present])
+        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+        new = present[np.argmax(points @ centroids.T, axis=1)]
+        if (new == labels).all():
+            break
+        labels = new
+    return labels
+
+
+def _renumber(labels: Labels) -> Labels:
+    """Clusters numbered 0..k-1 with no gaps, in order of first appearance."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return order[inverse].astype(np.int64)
