@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ffscribe.core.asr import Recognition
 from ffscribe.core.options import ClipOptions, DecodeOptions, ModelOptions
 from ffscribe.core.transcript import MusicRegion, Segment, Source, Speaker, Transcript, Turn
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from ffscribe.core.music import MusicAnalysis, MusicDetector, MusicOptions
 
 log = logging.getLogger("ffscribe.pipeline")
+MIN_HEARD_SECONDS = 0.5  # less than this left after --skip-music: nothing to transcribe
 R = TypeVar("R")
 
 
@@ -197,12 +199,8 @@ class Pipeline:
         music = None
         if self.options.music is not None:
             music = _timed(timings, "music", lambda: self._detect_music(audio))
-        heard = _without_music(audio, music) if self.options.skip_music and music else audio
-        found = _timed(
-            timings,
-            "transcribe",
-            lambda: self.recognizer.recognize(heard, self.options.decode, progress),
-        )
+        skipped = _music_only(music) if self.options.skip_music and music else []
+        found = _timed(timings, "transcribe", lambda: self._recognize(audio, skipped, progress))
         segments, speakers = found.segments, None
         if self.options.diarize is not None:
             speakers = _timed(timings, "diarize", lambda: self._speakers(audio, segments))
@@ -226,6 +224,22 @@ class Pipeline:
             music=music.regions if music else None,
             music_windows=music.windows if music else (),
         )
+
+    def _recognize(
+        self, audio: Audio, skipped: list[tuple[float, float]], progress: ProgressCallback | None
+    ) -> Recognition:
+        """Whisper over the audio, kept off the `skipped` (music-only) stretches: they are
+        silenced, so VAD drops them and no window hears them, and anything Whisper still puts
+        there (with --no-vad it answers silence with "You") is dropped."""
+        if not skipped:
+            return self.recognizer.recognize(audio, self.options.decode, progress)
+        if sum(b - a for a, b in skipped) >= audio.duration - MIN_HEARD_SECONDS:
+            if progress is not None:
+                progress(audio.duration, audio.duration)
+            return Recognition((), self.options.decode.language or "", 0.0)
+        found = self.recognizer.recognize(_silenced(audio, skipped), self.options.decode, progress)
+        kept = [s for s in found.segments if _share_inside(s, skipped) <= 0.5]
+        return replace(found, segments=tuple(replace(s, id=i) for i, s in enumerate(kept)))
 
     def _detect_music(self, audio: Audio) -> MusicAnalysis:
         assert self.options.music is not None
@@ -252,14 +266,15 @@ def flag_music(segments: Sequence[Segment], regions: Sequence[MusicRegion]) -> t
     return tuple(out)
 
 
-def _without_music(audio: Audio, music: MusicAnalysis) -> Audio:
-    """The same audio with music-only stretches silenced: VAD then keeps Whisper off them,
-    and every timestamp stays where it was."""
+def _music_only(music: MusicAnalysis) -> list[tuple[float, float]]:
     from ffscribe.core.music import music_only_spans
 
-    spans = music_only_spans(music)
-    if not spans:
-        return audio
+    return music_only_spans(music)
+
+
+def _silenced(audio: Audio, spans: Sequence[tuple[float, float]]) -> Audio:
+    """The same audio with `spans` (seconds on the source timeline) set to silence, so every
+    timestamp stays where it was."""
     samples = audio.samples.copy()
     rate = audio.sample_rate
     for start, end in spans:
@@ -267,6 +282,12 @@ def _without_music(audio: Audio, music: MusicAnalysis) -> Audio:
         b = min(samples.size, int((end - audio.offset) * rate))
         samples[a:b] = 0.0
     return replace(audio, samples=samples)
+
+
+def _share_inside(segment: Segment, spans: Sequence[tuple[float, float]]) -> float:
+    length = max(segment.end - segment.start, 1e-6)
+    inside = sum(max(0.0, min(segment.end, b) - max(segment.start, a)) for a, b in spans)
+    return inside / length
 
 
 def _timed(timings: dict[str, float], name: str, work: Callable[[], R]) -> R:
