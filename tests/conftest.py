@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.core.httpserver import LocalServer
+
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 TEST_MODEL = "tiny.en"
 # Words of speech.* that tiny.en hears every time (tests/fixtures/README.md).
@@ -29,6 +31,16 @@ def _hermetic_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    """A real HTTP server on 127.0.0.1 with media, pages, feeds, a 404 and a stall."""
+    from tests.core.httpserver import serve_standard
+
+    with LocalServer() as srv:
+        serve_standard(srv)
+        yield srv
 
 
 @pytest.fixture

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import TEST_MODEL, run_cli
-from tests.core.httpserver import LocalServer, serve_standard
+from tests.core.httpserver import LocalServer
 
 M = ("--model", TEST_MODEL)
 NO_PROXY = {v: "" for v in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalServer]:
-    with LocalServer() as srv:
-        serve_standard(srv)
-        yield srv
 
 
 def _media_gets(server: LocalServer) -> int:

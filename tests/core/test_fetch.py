@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,9 @@ from ffscribe.core.errors import InputError
 from ffscribe.core.fetch import fetched, ytdlp_message
 from ffscribe.core.inputs import Input, resolve
 from ffscribe.core.transcript import Source
-from tests.core.httpserver import MEDIA, LocalServer, no_proxies, serve_standard
+from tests.core.httpserver import MEDIA, LocalServer, no_proxies
 
 SPEECH_SECONDS = 5.77  # speech.mp3 decodes to this; video.mp4's audio is 5.80 s
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalServer]:
-    with LocalServer() as srv:
-        serve_standard(srv)
-        yield srv
 
 
 @pytest.fixture(autouse=True)

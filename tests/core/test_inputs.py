@@ -7,7 +7,7 @@ import io
 import shutil
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,14 +16,7 @@ import pytest
 
 from ffscribe.core.inputs import MEDIA_EXTENSIONS, Input, episode_stem, resolve, slug
 from ffscribe.core.outputs import output_path
-from tests.core.httpserver import MEDIA, LocalServer, Route, no_proxies, rss, serve_standard
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalServer]:
-    with LocalServer() as srv:
-        serve_standard(srv)
-        yield srv
+from tests.core.httpserver import MEDIA, LocalServer, Route, no_proxies, rss
 
 
 @pytest.fixture(autouse=True)
