@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ffscribe.core.errors import EnvironmentMissing, UsageError
 from ffscribe.core.options import DecodeOptions, ModelOptions
-from ffscribe.core.split import cut_points, part_count
+from ffscribe.core.split import cut_points, part_count, sounding
 from ffscribe.core.transcript import ModelInfo, Segment, Word
 
 if TYPE_CHECKING:
@@ -148,11 +148,7 @@ class Recognizer:
         count = part_count(audio.duration, self.workers)
         if count == 1:
             return [(0, audio.samples.size)]
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-        # Find every pause of 0.3 s or more, unpadded, to choose the cuts among.
-        vad = VadOptions(min_silence_duration_ms=300, speech_pad_ms=30)
-        speech = [(c["start"], c["end"]) for c in get_speech_timestamps(audio.samples, vad)]
+        speech = sounding(audio.samples)
         return cut_points(speech, audio.samples.size, count)
 
     def _recognize_parts(

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import Any
+
+import numpy as np
 
 # Below this an input is one part: the cut would cost context for little time saved.
 MIN_SPLIT_SECONDS = 60.0
@@ -23,12 +26,14 @@ def part_count(duration: float, workers: int) -> int:
 # A cut needs a pause at least this long (samples at 16 kHz): cut mid-sentence, Whisper
 # finishes the sentence from its prompt with invented words (seen on the sonnets file).
 MIN_PAUSE = int(0.6 * 16000)
+CLEAR_PAUSE = 16000  # a pause of a second or more: a sentence or paragraph break
 
 
 def cut_points(speech: Sequence[tuple[int, int]], total: int, parts: int) -> list[tuple[int, int]]:
     """Sample ranges covering [0, total) in up to `parts` pieces, each cut in the middle of
-    the longest pause within a third of a part's length of an even split: a sentence or
-    paragraph break, where Whisper loses the least context. `speech` holds sorted
+    a pause within a third of a part's length of an even split: of the pauses of a second or
+    more, the nearest (a sentence or paragraph break, where Whisper loses the least context,
+    and parts stay even), else the longest. `speech` holds sorted
     (start, end) sample ranges of detected speech. A split with no pause of MIN_PAUSE near
     it is not made, so fewer pieces may come back."""
     if parts <= 1 or len(speech) < 2:
@@ -43,7 +48,55 @@ def cut_points(speech: Sequence[tuple[int, int]], total: int, parts: int) -> lis
     for k in range(1, parts):
         target = total * k // parts
         near = [g for g in gaps if abs(g[1] - target) <= slack]
-        if near and (best := max(near)[1]) > (cuts[-1] if cuts else 0):
+        clear = [g for g in near if g[0] >= CLEAR_PAUSE]
+        if clear:  # a clear break: take the one nearest an even split, for balance
+            best = min(clear, key=lambda g: abs(g[1] - target))[1]
+        elif near:
+            best = max(near)[1]
+        else:
+            continue
+        if best > (cuts[-1] if cuts else 0):
             cuts.append(best)
     bounds = [0, *cuts, total]
     return [(a, b) for a, b in pairwise(bounds) if b > a]
+
+
+FRAME = 320  # 20 ms at 16 kHz
+QUIET_DB = 25.0  # a frame this far below the loud frames is a pause
+MIN_QUIET_FRAMES = 15  # 0.3 s
+
+
+def sounding(samples: Any, *, block_seconds: float = 60.0) -> list[tuple[int, int]]:
+    """(start, end) sample ranges between pauses, found from frame energy.
+
+    The cuts only need pauses, not speech: an energy floor finds them in one cheap pass over
+    the audio, block by block, where running Silero VAD over a whole hour-long input took
+    684 MiB and seconds of one core before any part could start (BENCHMARKS.md)."""
+    audio = np.asarray(samples, dtype=np.float32)
+    frames = audio.size // FRAME
+    if frames == 0:
+        return [(0, audio.size)]
+    energy = np.empty(frames, dtype=np.float32)
+    step = max(1, int(block_seconds * 16000) // FRAME)
+    for first in range(0, frames, step):
+        last = min(frames, first + step)
+        block = audio[first * FRAME : last * FRAME].reshape(-1, FRAME)
+        energy[first:last] = np.einsum("ij,ij->i", block, block) / FRAME
+    loud = float(np.percentile(energy, 95))
+    quiet = energy <= loud * 10 ** (-QUIET_DB / 10) if loud > 0 else np.ones(frames, bool)
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    for a, b in _runs(quiet):
+        if b - a >= MIN_QUIET_FRAMES:
+            if a > start:
+                ranges.append((start * FRAME, a * FRAME))
+            start = b
+    if start < frames:
+        ranges.append((start * FRAME, audio.size))
+    return ranges or [(0, audio.size)]
+
+
+def _runs(flags: Any) -> list[tuple[int, int]]:
+    """(start, end) index ranges where `flags` is true."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from ffscribe.core.split import MIN_PAUSE, cut_points, part_count
+import numpy as np
+
+from ffscribe.core.split import MIN_PAUSE, cut_points, part_count, sounding
 
 RATE = 16000
 
@@ -16,11 +18,25 @@ def test_part_count() -> None:
     assert part_count(3600.0, 2) == 7  # long: more parts than workers, to keep both busy
 
 
-def test_cuts_fall_in_the_longest_pause_near_the_middle() -> None:
+def test_cuts_prefer_a_clear_break_near_the_middle() -> None:
     s = RATE
-    # Speech with a short pause at 49-50 s and a long one at 58-60 s.
-    speech = [(0, 49 * s), (50 * s, 58 * s), (60 * s, 100 * s)]
+    # A 0.7 s pause right at the middle, a 2 s break at 58-60 s: the break wins.
+    speech = [(0, 49_650 * s // 1000), (50_350 * s // 1000, 58 * s), (60 * s, 100 * s)]
     assert cut_points(speech, 100 * s, 2) == [(0, 59 * s), (59 * s, 100 * s)]
+    # Two clear breaks: the one nearer an even split.
+    speech = [(0, 40 * s), (42 * s, 51 * s), (53 * s, 100 * s)]
+    assert cut_points(speech, 100 * s, 2) == [(0, 52 * s), (52 * s, 100 * s)]
+
+
+def test_pauses_from_energy() -> None:
+    rng = np.random.default_rng(0)
+    loud = rng.standard_normal(10 * RATE).astype(np.float32) * 0.3
+    audio = np.concatenate(
+        [loud, np.zeros(RATE, np.float32), loud, np.zeros(RATE // 10, np.float32), loud]
+    )
+    ranges = sounding(audio)
+    assert len(ranges) == 2  # the 0.1 s dip is no pause
+    assert abs(ranges[0][1] - 10 * RATE) <= 320 and abs(ranges[1][0] - 11 * RATE) <= 320
 
 
 def test_no_cut_without_a_real_pause() -> None:
