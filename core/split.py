@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
-import numpy as np
-
 # Below this an input is one part: the cut would cost context for little time saved.
 MIN_SPLIT_SECONDS = 60.0
 # Longer inputs get more parts than workers, so uneven parts still keep every worker busy.
@@ -72,6 +70,8 @@ def sounding(samples: Any, *, block_seconds: float = 60.0) -> list[tuple[int, in
     The cuts only need pauses, not speech: an energy floor finds them in one cheap pass over
     the audio, block by block, where running Silero VAD over a whole hour-long input took
     684 MiB and seconds of one core before any part could start (BENCHMARKS.md)."""
+    import numpy as np
+
     audio = np.asarray(samples, dtype=np.float32)
     frames = audio.size // FRAME
     if frames == 0:
@@ -98,5 +98,7 @@ def sounding(samples: Any, *, block_seconds: float = 60.0) -> list[tuple[int, in
 
 def _runs(flags: Any) -> list[tuple[int, int]]:
     """(start, end) index ranges where `flags` is true."""
+    import numpy as np
+
     edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
