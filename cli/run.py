@@ -76,8 +76,10 @@ def execute(
                 events=reporter,
                 stdout=sys.stdout,
                 jobs=batch_jobs(pipeline),
+                report=report,
             )
     except TranscribeError as exc:
+        report.error, report.error_code = str(exc), exc.exit_code
         reporter.error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
@@ -87,7 +89,8 @@ def execute(
     finally:
         if report_path is not None:
             atomic_write_text(report_path, json.dumps(report.to_dict(), indent=2) + "\n")
-        reporter.info(report.summary())
+        if report.error is None:
+            reporter.info(report.summary())
     return report.exit_code
 
 

@@ -66,12 +66,16 @@ class Report:
 
     results: list[InputResult] = field(default_factory=list)
     interrupted: bool = False
+    error: str | None = None  # what stopped the whole run (a missing model, ffmpeg...)
+    error_code: ExitCode = ExitCode.ENVIRONMENT
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status == status)
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.error is not None:
+            return self.error_code
         if self.interrupted:
             return ExitCode.INTERRUPTED
         return ExitCode.FAILED if self.count("failed") else ExitCode.OK
@@ -88,6 +92,7 @@ class Report:
             "skipped": self.count("skipped"),
             "failed": self.count("failed"),
             "interrupted": self.interrupted,
+            "error": self.error,
             "exit_code": int(self.exit_code),
             "inputs": [r.to_dict() for r in self.results],
         }
@@ -164,12 +169,14 @@ def run_batch(
     events: BatchEvents | None = None,
     stdout: TextIO | None = None,
     jobs: int = 1,
+    report: Report | None = None,
 ) -> Report:
     """Run every input, up to `jobs` at once; EnvironmentMissing and UsageError stop the batch
     (every input would fail alike), any other error is recorded against its input and the
-    batch goes on. The report lists inputs in the order given, whatever order they end in."""
+    batch goes on. The report lists inputs in the order given, whatever order they end in;
+    pass `report` to keep what was done when the run stops early."""
     batch = _Batch(pipeline, render, options, events, stdout, len(inputs))
-    report = Report()
+    report = report if report is not None else Report()
     claimed: dict[Path, str] = {}  # output -> the input that owns it in this run
     results: list[InputResult | None] = [None] * len(inputs)
     work: list[tuple[int, Input, dict[str, Path]]] = []

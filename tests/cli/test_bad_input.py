@@ -3,6 +3,7 @@ no partial file is left and no good output is replaced."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -90,10 +91,14 @@ def test_unknown_format_is_a_usage_error(media: Path) -> None:
     assert "docx" in proc.stderr
 
 
-def test_unknown_model_offline_exits_3_naming_the_fix(media: Path) -> None:
-    proc = run_cli(media / "speech.wav", "--model", "small", "-f", "txt")
+def test_unknown_model_offline_exits_3_naming_the_fix(media: Path, tmp_path: Path) -> None:
+    proc = run_cli(
+        media / "speech.wav", "--model", "small", "-f", "txt", "--report", tmp_path / "r.json"
+    )
     assert proc.returncode == 3
-    assert "--model DIR" in proc.stderr
+    assert "--model DIR" in proc.stderr and "done" not in proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["exit_code"] == 3 and "--model DIR" in report["error"]
     assert not (media / "speech.txt").exists()
 
 

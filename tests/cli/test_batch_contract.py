@@ -141,7 +141,16 @@ def _long_audio(media: Path, tmp_path: Path) -> Path:
 def _interrupt(media: Path, tmp_path: Path, signum: int) -> None:
     audio = _long_audio(media, tmp_path)
     proc = subprocess.Popen(
-        [transcribe_exe(), str(audio), "-f", "json,srt", "--no-vad", *M],
+        [
+            transcribe_exe(),
+            str(audio),
+            "-f",
+            "json,srt",
+            "--no-vad",
+            *M,
+            "--report",
+            str(tmp_path.parent / f"{tmp_path.name}-report.json"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -153,6 +162,8 @@ def _interrupt(media: Path, tmp_path: Path, signum: int) -> None:
     assert proc.returncode == 130, proc.stderr.read() if proc.stderr else ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["list.txt", "long.wav", "media"]
     assert "interrupted" in (proc.stderr.read() if proc.stderr else "")
+    report = _report(tmp_path.parent / f"{tmp_path.name}-report.json")
+    assert report["interrupted"] is True and report["exit_code"] == 130
 
 
 def test_ctrl_c_leaves_nothing_half_written(media: Path, tmp_path: Path) -> None:
