@@ -41,7 +41,18 @@ def test_directory_rerun_and_changed_formats(media: Path, tmp_path: Path) -> Non
     first = run_cli(archive, "-f", "txt", "-o", out, "--report", tmp_path / "r1.json", *M)
     assert first.returncode == 0, first.stderr
     assert _report(tmp_path / "r1.json")["done"] == 3
-    again = run_cli(archive, "-f", "txt", "-o", out, "--report", tmp_path / "r2.json", *M)
+    # A model that cannot load proves the re-run never loads one.
+    again = run_cli(
+        archive,
+        "-f",
+        "txt",
+        "-o",
+        out,
+        "--report",
+        tmp_path / "r2.json",
+        "--model",
+        tmp_path / "no-model",
+    )
     assert again.returncode == 0
     assert _report(tmp_path / "r2.json")["skipped"] == 3
     assert "0 done, 3 skipped, 0 failed" in again.stderr
