@@ -41,8 +41,6 @@ P_IN = "Inputs"
 P_IO = "Outputs"
 P_MODEL = "Model and device"
 P_DECODE = "Decoding"
-P_MEDIA = "Media"
-P_SUBS = "Subtitles"
 P_RUN = "Messages"
 
 app = typer.Typer(
@@ -288,53 +286,13 @@ def transcribe(
             rich_help_panel=P_DECODE,
         ),
     ] = True,
-    start: Annotated[
-        float,
-        typer.Option(min=0.0, help="Start at this second of the input.", rich_help_panel=P_MEDIA),
-    ] = 0.0,
-    duration: Annotated[
-        float | None,
-        typer.Option(min=0.0, help="Transcribe only this many seconds.", rich_help_panel=P_MEDIA),
-    ] = None,
-    audio_track: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            help="Audio track to use, from 0 (default: ffmpeg's pick).",
-            rich_help_panel=P_MEDIA,
-        ),
-    ] = None,
-    normalize: Annotated[
-        bool,
-        typer.Option(
-            "--normalize",
-            help="Loudness-normalize (ffmpeg loudnorm) first.",
-            rich_help_panel=P_MEDIA,
-        ),
-    ] = False,
-    max_line_width: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Characters per subtitle line (needs word "
-            "timestamps to split cues; turns them on).",
-            rich_help_panel=P_SUBS,
-        ),
-    ] = None,
-    max_line_count: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="Lines per subtitle cue (with --max-line-width).", rich_help_panel=P_SUBS
-        ),
-    ] = None,
-    highlight_words: Annotated[
-        bool,
-        typer.Option(
-            "--highlight-words",
-            help="Underline each word as it is spoken (turns word timestamps on).",
-            rich_help_panel=P_SUBS,
-        ),
-    ] = False,
+    start: opt.Start = 0.0,
+    duration: opt.Duration = None,
+    audio_track: opt.AudioTrack = None,
+    normalize: opt.Normalize = False,
+    max_line_width: opt.MaxLineWidth = None,
+    max_line_count: opt.MaxLineCount = None,
+    highlight_words: opt.HighlightWords = False,
     diarize: opt.Diarize = False,
     diarizer: opt.Diarizer = "auto",
     speakers: opt.Speakers = None,

@@ -1,4 +1,5 @@
-"""Typer declarations of the speaker and music options, kept apart so app.py stays readable."""
+"""Typer declarations of the media, subtitle, speaker and music options, kept apart so
+app.py stays readable."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+P_MEDIA = "Media"
+P_SUBS = "Subtitles"
 P_SPEAKERS = "Speakers"
 P_MUSIC = "Background music"
 
@@ -120,5 +123,48 @@ MusicMarks = Annotated[
         "--music-marks/--no-music-marks",
         help="Mark music in TXT, SRT and VTT as [music].",
         rich_help_panel=P_MUSIC,
+    ),
+]
+
+Start = Annotated[
+    float,
+    typer.Option(min=0.0, help="Start at this second of the input.", rich_help_panel=P_MEDIA),
+]
+Duration = Annotated[
+    float | None,
+    typer.Option(min=0.0, help="Transcribe only this many seconds.", rich_help_panel=P_MEDIA),
+]
+AudioTrack = Annotated[
+    int | None,
+    typer.Option(
+        min=0, help="Audio track to use, from 0 (default: ffmpeg's pick).", rich_help_panel=P_MEDIA
+    ),
+]
+Normalize = Annotated[
+    bool,
+    typer.Option(
+        "--normalize", help="Loudness-normalize (ffmpeg loudnorm) first.", rich_help_panel=P_MEDIA
+    ),
+]
+MaxLineWidth = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Characters per subtitle line (needs word timestamps to split cues; turns them on).",
+        rich_help_panel=P_SUBS,
+    ),
+]
+MaxLineCount = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Lines per subtitle cue (with --max-line-width).", rich_help_panel=P_SUBS
+    ),
+]
+HighlightWords = Annotated[
+    bool,
+    typer.Option(
+        "--highlight-words",
+        help="Underline each word as it is spoken (turns word timestamps on).",
+        rich_help_panel=P_SUBS,
     ),
 ]
