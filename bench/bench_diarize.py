@@ -8,6 +8,9 @@ collar 0 and 0.25 s, overlapped speech scored (skip_overlap=False), inside the f
 there is one; the speakers found against the reference count; and the diarization real-time
 factor (audio seconds per second of `Diarizer.run`, best of the rounds; decoding and model
 loading excluded, model load timed once apart). Audio is decoded with ffscribe.core.media.load.
+Then the speakers found on one-voice recordings (the ASR corpus, one reader each, and the
+fixtures' monologues), which have no RTTM: each should come out as 1 speaker. The sonnets
+file is left out (its three readings may be different voices).
 
 Needs pyannote.metrics (dev only). Prints a markdown table on stdout; results go in BENCHMARKS.md.
 """
@@ -37,6 +40,17 @@ FILES = (
     CORPUS / "ami_tst00.wav",
     FIXTURES / "dialogue2.wav",
     FIXTURES / "dialogue3.wav",
+)
+
+ONE_VOICE = (
+    FIXTURES / "long_speech.wav",
+    FIXTURES / "speech.wav",
+    *(
+        path
+        for folder in ("asr_en", "asr_multilingual")
+        for path in sorted((CORPUS.parent / folder).glob("*"))
+        if path.suffix in {".wav", ".flac", ".mp3"} and not path.name.startswith("sonnets")
+    ),
 )
 
 
@@ -133,6 +147,15 @@ def main() -> None:
         f"Python {platform.python_version()}\n"
     )
     print(report(rows, diarizer.name, load_s))
+    found: dict[str, int] = {}
+    for path in ONE_VOICE:
+        turns = diarizer.run(load(str(path)), options)
+        found[path.name] = len({t.speaker for t in turns})
+    right = sum(count == 1 for count in found.values())
+    print(f"\none-voice recordings: 1 speaker on {right} of {len(found)}")
+    for name, count in found.items():
+        if count != 1:
+            print(f"  {name}: {count} speakers")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

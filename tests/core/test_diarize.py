@@ -20,6 +20,8 @@ from ffscribe.core.diarize import DiarizeOptions, count_bounds, load_diarizer, r
 from ffscribe.core.diarize_offline import OfflineDiarizer
 from ffscribe.core.errors import EnvironmentMissing, ExitCode, UsageError
 from ffscribe.core.media import Audio, load
+from ffscribe.core.speaker_clustering import estimate_count
+from ffscribe.core.speaker_encoder import unit_rows
 from ffscribe.core.transcript import Turn
 
 MEDIA = Path(__file__).parents[1] / "fixtures" / "media"
@@ -105,6 +107,30 @@ def test_offline_honours_counts(
 ) -> None:
     turns = offline.run(dialogue2, options)
     assert len({t.speaker for t in turns}) in expected
+
+
+@pytest.mark.parametrize("name", ["long_speech", "speech"])
+def test_offline_one_voice_is_one_speaker(offline: OfflineDiarizer, name: str) -> None:
+    turns = offline.run(load(str(MEDIA / f"{name}.wav")), DiarizeOptions())
+    assert turns
+    assert {t.speaker for t in turns} == {"SPEAKER_00"}
+
+
+def test_one_voice_split_once_in_time_is_one_speaker() -> None:
+    rng = np.random.default_rng(0)
+    voice_a, voice_b = np.eye(8)[0], np.eye(8)[1]
+
+    def windows(mean: np.ndarray, count: int) -> np.ndarray:
+        return unit_rows((mean + 0.05 * rng.standard_normal((count, 8))).astype(np.float32))
+
+    # cosine 0.76: past the count threshold, so AHC alone would make them two speakers
+    drift = unit_rows(np.stack([voice_a, voice_a + 0.85 * voice_b]).astype(np.float32))
+    before_after = np.concatenate([windows(drift[0], 10), windows(drift[1], 10)])
+    assert estimate_count(before_after) == 1
+    turns = [windows(drift[i % 2], 5) for i in range(4)]
+    assert estimate_count(np.concatenate(turns)) == 2  # the same two clusters taking turns
+    apart = np.concatenate([windows(voice_a, 10), windows(voice_b, 10)])
+    assert estimate_count(apart) == 2  # split once, but two different voices
 
 
 def test_offline_max_speakers_on_three(offline: OfflineDiarizer, dialogue3: Audio) -> None:
