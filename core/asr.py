@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ffscribe.asr")
 
+LANGUAGE_SECONDS = 300  # how much of a split input language detection looks at
+
 # Called with (seconds of audio done, seconds in all) as segments come out of the decoder.
 ProgressCallback = Callable[[float, float], None]
 
@@ -187,8 +189,11 @@ class Recognizer:
             return str(kwargs["language"]), 1.0
         if not self.multilingual:
             return "en", 1.0
+        # The first minutes are enough (faster-whisper looks at one 30 s window of speech);
+        # VAD over the whole of a long input only to find that window took hundreds of MiB.
+        head = audio.samples[: LANGUAGE_SECONDS * audio.sample_rate]
         language, probability, _ = self.model.detect_language(
-            audio.samples, vad_filter=bool(kwargs["vad_filter"])
+            head, vad_filter=bool(kwargs["vad_filter"])
         )
         return str(language), float(probability)
 
