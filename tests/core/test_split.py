@@ -15,7 +15,7 @@ def test_part_count() -> None:
     assert part_count(30.0, 2) == 1  # short: one part
     assert part_count(159.0, 1) == 1  # one worker: one part
     assert part_count(159.0, 2) == 2
-    assert part_count(3600.0, 2) == 7  # long: more parts than workers, to keep both busy
+    assert part_count(3600.0, 2) == 13  # long: more parts than workers, to keep both busy
 
 
 def test_cuts_prefer_a_clear_break_near_the_middle() -> None:
