@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -89,7 +88,6 @@ class Recognizer:
         self.device = parse_device(options.device, options.compute_type)
         self.workers = options.jobs or default_jobs(self.device)
         threads = options.threads or max(1, _default_threads() // self.workers)
-        started = time.perf_counter()
         try:
             self.model: WhisperModel = WhisperModel(
                 model_path,
@@ -102,7 +100,6 @@ class Recognizer:
             )
         except ValueError as exc:  # CTranslate2 rejects an unsupported compute type
             raise UsageError(f"cannot load {name} on {self.device}: {exc}") from exc
-        self.load_seconds = time.perf_counter() - started
         self.info = ModelInfo(
             name=name, device=str(self.device), compute_type=self.device.compute_type
         )

@@ -92,7 +92,6 @@ class Pipeline:
         self._music: MusicDetector | None = None
         self._diarizer: Diarizer | None = None
         self._loading = threading.RLock()  # inputs run in threads share one of each model
-        self.notes: list[str] = []  # one-line notices for the user (e.g. a backend fallback)
 
     def plan(self) -> list[Stage]:
         """The stages each input goes through, in order, as the options make them."""
@@ -167,9 +166,8 @@ class Pipeline:
 
                 assert self.options.diarize is not None
                 self._diarizer, note = load_diarizer(self.options.diarize)
-                if note:
+                if note:  # e.g. auto fell back to offline: the user should know which ran
                     log.warning("%s", note)
-                    self.notes.append(note)
             return self._diarizer
 
     def prepare(self) -> None:
