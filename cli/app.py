@@ -366,6 +366,7 @@ def transcribe(
     )
     outputs = OutputOptions(
         formats=formats,
+        extensions={name: writer.extension for name, writer in WRITERS.items()},
         output_dir=output_dir,
         template=template,
         overwrite=overwrite,

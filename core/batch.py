@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,7 @@ class OutputOptions:
     template: str = DEFAULT_TEMPLATE
     overwrite: bool = False
     stdout: bool = False  # write the (single) format to the stdout stream instead of files
+    extensions: Mapping[str, str] = field(default_factory=dict)  # format -> file extension
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,9 @@ def plan_outputs(item: Input, options: OutputOptions) -> dict[str, Path]:
     out_dir = options.output_dir or item.directory or Path.cwd()
     name = Path(item.local).name if item.directory is not None and item.local else item.stem
     dests = {
-        fmt: output_path(out_dir, item.stem, fmt, options.template, name=name)
+        fmt: output_path(
+            out_dir, item.stem, options.extensions.get(fmt, fmt), options.template, name=name
+        )
         for fmt in options.formats
     }
     if item.local:  # re-rendering talk.json must never overwrite talk.json itself

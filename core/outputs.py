@@ -33,7 +33,11 @@ def output_path(
     The template knows {stem} (the input's name less its extension), {name} (the whole
     name, e.g. for talk.mp3 and talk.wav side by side) and {ext} (the format)."""
     try:
-        rendered = template.format(stem=stem, ext=ext, name=name or stem)
+        # The values are made safe first: only the template's own slashes may make folders,
+        # never a title or file name ("../../etc/passwd" stays one file-name component).
+        rendered = template.format(
+            stem=safe_name(stem), ext=safe_name(ext), name=safe_name(name or stem)
+        )
     except (KeyError, IndexError, ValueError) as exc:
         raise UsageError(
             f"bad output template {template!r}: use {{stem}}, {{name}} and {{ext}} ({exc})"
