@@ -1,12 +1,17 @@
-"""Output planning: names come from the writer's extension and stay in the output directory."""
+"""Output planning (names from the writer's extension, inside the output directory) and the
+order inputs run in side by side."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ffscribe.core.batch import OutputOptions, plan_outputs
+from ffscribe.core.batch import InputResult, OutputOptions, plan_outputs, run_batch
 from ffscribe.core.inputs import Input
+from ffscribe.core.options import ModelOptions
+from ffscribe.core.pipeline import Pipeline, PipelineOptions
 from ffscribe.core.transcript import Source
+from ffscribe.formats import render
+from tests.conftest import TEST_MODEL
 
 
 def test_names_use_the_writers_extension(tmp_path: Path) -> None:
@@ -24,3 +29,44 @@ def test_remote_names_stay_inside_the_output_directory(tmp_path: Path) -> None:
     item = Input(Source("feed-item", "http://127.0.0.1/a.mp3"), "../../etc/passwd", None, None)
     dests = plan_outputs(item, OutputOptions(formats=("txt",), output_dir=tmp_path))
     assert dests["txt"].parent == tmp_path
+
+
+class _Order:
+    """BatchEvents that keep the order inputs start in."""
+
+    def __init__(self) -> None:
+        self.started_names: list[str] = []
+
+    def started(self, item: Input, index: int, total: int) -> None:
+        self.started_names.append(Path(item.local or "").name)
+
+    def downloading(self, item: Input, done: float, total: float | None) -> None:
+        pass
+
+    def progress(self, item: Input, done: float, total: float) -> None:
+        pass
+
+    def finished(self, item: Input, result: InputResult) -> None:
+        pass
+
+
+def test_side_by_side_the_largest_file_starts_first(media: Path, tmp_path: Path) -> None:
+    names = ["speech.mp3", "speech.wav", "long_speech.wav"]  # smallest to largest
+    items = [
+        Input(Source("file", str(media / n)), n.replace(".", "_"), str(media / n), media)
+        for n in names
+    ]
+    order = _Order()
+    pipeline = Pipeline(PipelineOptions(model=ModelOptions(name=TEST_MODEL, jobs=2)))
+    report = run_batch(
+        items,
+        pipeline,
+        lambda t, fmt, out: out.write(render(t, fmt)),
+        OutputOptions(formats=("txt",), output_dir=tmp_path),
+        events=order,
+        jobs=2,
+    )
+    assert [Path(r.input).name for r in report.results] == names  # reported as given
+    assert all(r.status == "done" for r in report.results)
+    assert order.started_names[-1] == "speech.mp3"  # the smallest waits for a free worker
+    assert set(order.started_names[:2]) == {"speech.wav", "long_speech.wav"}
