@@ -3,7 +3,8 @@ parts of about equal length, never inside speech."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -17,11 +18,13 @@ TARGET_PART_SECONDS = 300.0
 
 
 def part_count(duration: float, workers: int) -> int:
-    """How many parts an input of `duration` seconds is cut into for `workers` workers."""
+    """How many parts an input of `duration` seconds is cut into for `workers` workers: a
+    multiple of the workers (so none idles at the end), each part at most about
+    TARGET_PART_SECONDS long and at least half of MIN_SPLIT_SECONDS."""
     if workers <= 1 or duration < MIN_SPLIT_SECONDS:
         return 1
-    by_length = int(duration // TARGET_PART_SECONDS) + 1
-    return max(min(workers, int(duration // (MIN_SPLIT_SECONDS / 2))), by_length)
+    rounds = math.ceil(duration / (workers * TARGET_PART_SECONDS))
+    return max(2, min(workers * rounds, int(duration // (MIN_SPLIT_SECONDS / 2))))
 
 
 # A cut needs a pause at least this long (samples at 16 kHz): cut mid-sentence, Whisper
@@ -29,18 +32,26 @@ def part_count(duration: float, workers: int) -> int:
 MIN_PAUSE = int(0.6 * 16000)
 CLEAR_PAUSE = 16000  # a pause of a second or more: a sentence or paragraph break
 
+# Given a candidate pause (start, end), the truly quiet sample ranges inside it. The energy
+# floor finds pauses cheaply but calls quiet speech a pause: the TIMIT sentence of the long
+# benchmark file sits 25 dB under the loud speech around it, and a cut in its middle lost it.
+Check = Callable[[int, int], Sequence[tuple[int, int]]]
 
-def cut_points(speech: Sequence[tuple[int, int]], total: int, parts: int) -> list[tuple[int, int]]:
+
+def cut_points(
+    speech: Sequence[tuple[int, int]], total: int, parts: int, check: Check | None = None
+) -> list[tuple[int, int]]:
     """Sample ranges covering [0, total) in up to `parts` pieces, each cut in the middle of
     a pause within a third of a part's length of an even split: of the pauses of a second or
     more, the nearest (a sentence or paragraph break, where Whisper loses the least context,
-    and parts stay even), else the longest. `speech` holds sorted
-    (start, end) sample ranges of detected speech. A split with no pause of MIN_PAUSE near
-    it is not made, so fewer pieces may come back."""
+    and parts stay even), else the longest. `speech` holds sorted (start, end) sample ranges
+    of detected speech; `check`, when given, narrows each candidate pause to where it is
+    really quiet (a voice detector), and a candidate with no quiet stretch of MIN_PAUSE left
+    is passed over. A split with no pause near it is not made, so fewer pieces may come back."""
     if parts <= 1 or len(speech) < 2:
         return [(0, total)]
     gaps = [
-        (b_start - a_end, (a_end + b_start) // 2)
+        (a_end, b_start)
         for (_, a_end), (b_start, _) in pairwise(speech)
         if b_start - a_end >= MIN_PAUSE
     ]
@@ -48,18 +59,27 @@ def cut_points(speech: Sequence[tuple[int, int]], total: int, parts: int) -> lis
     cuts: list[int] = []
     for k in range(1, parts):
         target = total * k // parts
-        near = [g for g in gaps if abs(g[1] - target) <= slack]
-        clear = [g for g in near if g[0] >= CLEAR_PAUSE]
-        if clear:  # a clear break: take the one nearest an even split, for balance
-            best = min(clear, key=lambda g: abs(g[1] - target))[1]
-        elif near:
-            best = max(near)[1]
-        else:
-            continue
-        if best > (cuts[-1] if cuts else 0):
-            cuts.append(best)
+        near = [g for g in gaps if abs((g[0] + g[1]) // 2 - target) <= slack]
+        for start, end in _by_preference(near, target):
+            quiet = [(start, end)] if check is None else check(start, end)
+            longest = max(quiet, key=lambda q: q[1] - q[0], default=(0, 0))
+            if longest[1] - longest[0] < MIN_PAUSE:
+                continue
+            cut = (longest[0] + longest[1]) // 2
+            if cut > (cuts[-1] if cuts else 0):
+                cuts.append(cut)
+            break
     bounds = [0, *cuts, total]
     return [(a, b) for a, b in pairwise(bounds) if b > a]
+
+
+def _by_preference(gaps: list[tuple[int, int]], target: int) -> list[tuple[int, int]]:
+    """Clear breaks nearest the target first, then the shorter pauses, longest first."""
+    clear = [g for g in gaps if g[1] - g[0] >= CLEAR_PAUSE]
+    other = [g for g in gaps if g[1] - g[0] < CLEAR_PAUSE]
+    clear.sort(key=lambda g: abs((g[0] + g[1]) // 2 - target))
+    other.sort(key=lambda g: g[0] - g[1])
+    return clear + other
 
 
 FRAME = 320  # 20 ms at 16 kHz

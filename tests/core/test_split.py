@@ -15,7 +15,10 @@ def test_part_count() -> None:
     assert part_count(30.0, 2) == 1  # short: one part
     assert part_count(159.0, 1) == 1  # one worker: one part
     assert part_count(159.0, 2) == 2
-    assert part_count(3600.0, 2) == 13  # long: more parts than workers, to keep both busy
+    assert part_count(676.0, 2) == 4  # parts of at most ~5 minutes, a multiple of the workers
+    assert part_count(3600.0, 2) == 12
+    assert part_count(3600.0, 4) == 12
+    assert part_count(70.0, 4) == 2  # no part under 30 s
 
 
 def test_cuts_prefer_a_clear_break_near_the_middle() -> None:
@@ -53,3 +56,16 @@ def test_parts_cover_everything_in_order() -> None:
     assert len(parts) == 4
     assert parts[0][0] == 0 and parts[-1][1] == 600 * s
     assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+
+
+def test_a_check_narrows_a_pause_or_passes_it_over() -> None:
+    s = RATE
+    speech = [(0, 40 * s), (42 * s, 49 * s), (51 * s, 100 * s)]  # breaks at 40-42 and 49-51 s
+    # A voice detector hears quiet speech in the first 1.2 s of the 49-51 s "pause".
+    heard = {(49 * s, 51 * s): [(49 * s + 6 * s // 5, 51 * s)], (40 * s, 42 * s): []}
+    parts = cut_points(speech, 100 * s, 2, lambda a, b: heard[(a, b)])
+    assert parts == [(0, 50_600 * s // 1000), (50_600 * s // 1000, 100 * s)]
+    # Nothing left that is quiet enough: the pause is passed over for the next one.
+    heard[(49 * s, 51 * s)] = [(50 * s, 50 * s + MIN_PAUSE - 1)]
+    heard[(40 * s, 42 * s)] = [(40 * s, 42 * s)]
+    assert cut_points(speech, 100 * s, 2, lambda a, b: heard[(a, b)])[0] == (0, 41 * s)
