@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ffscribe.asr")
 
 LANGUAGE_SECONDS = 300  # how much of a split input language detection looks at
+CONTEXT_SECONDS = 20.0  # speech before a cut decoded to prompt the part after it
+TAIL_SECONDS = 30.0  # the most a last window can leave undecoded (one window)
+SAMPLE_RATE = 16000
 
 # Called with (seconds of audio done, seconds in all) as segments come out of the decoder.
 ProgressCallback = Callable[[float, float], None]
@@ -137,38 +140,37 @@ class Recognizer:
                 audio.samples, batch_size=options.batch_size, **kwargs
             )
             return _recognition(_collect(segments, audio.offset, audio.duration, progress), info)
-        parts = self._parts(audio, options)
-        if len(parts) == 1:
-            segments, info = self.model.transcribe(audio.samples, **kwargs)
-            return _recognition(_collect(segments, audio.offset, audio.duration, progress), info)
-        return self._recognize_parts(audio, parts, kwargs, progress)
-
-    def _parts(self, audio: Audio, options: DecodeOptions) -> list[tuple[int, int]]:
         count = part_count(audio.duration, self.workers)
-        if count == 1:
-            return [(0, audio.samples.size)]
-        speech = sounding(audio.samples)
-        return cut_points(speech, audio.samples.size, count)
+        if count > 1:
+            speech = sounding(audio.samples)
+            parts = cut_points(speech, audio.samples.size, count, _quiet_within(audio.samples))
+            if len(parts) > 1:
+                return self._recognize_parts(audio, parts, speech, kwargs, progress)
+        segments, info = self._transcribe(audio.samples, kwargs)
+        return _recognition(_collect(segments, audio.offset, audio.duration, progress), info)
 
     def _recognize_parts(
         self,
         audio: Audio,
         parts: list[tuple[int, int]],
+        speech: list[tuple[int, int]],
         kwargs: dict[str, Any],
         progress: ProgressCallback | None,
     ) -> Recognition:
         language, probability = self._language(audio, kwargs)
         kwargs = {**kwargs, "language": language}
-        no_speech = kwargs["no_speech_threshold"] or 0.6
+        no_speech, log_prob = _silence_rule(kwargs)
         rate = audio.sample_rate
         tracker = _PartsProgress(progress, audio.duration, len(parts))
 
         def run(index: int) -> tuple[Segment, ...]:
             a, b = parts[index]
-            segments, _ = self.model.transcribe(audio.samples[a:b], **kwargs)
+            prompt = self._context(audio, parts, index, speech, kwargs) if index else None
+            part_kwargs = {**kwargs, "initial_prompt": prompt} if prompt else kwargs
+            segments, _ = self._transcribe(audio.samples[a:b], part_kwargs)
             offset = audio.offset + a / rate
             found = _collect(segments, offset, (b - a) / rate, tracker.callback(index))
-            return found if index == len(parts) - 1 else _trim_cut_tail(found, no_speech)
+            return found if index == len(parts) - 1 else _trim_cut_tail(found, no_speech, log_prob)
 
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ffscribe-asr") as pool:
             try:
@@ -179,6 +181,77 @@ class Recognizer:
         merged = [s for part in results for s in part]
         segments = tuple(replace(s, id=i) for i, s in enumerate(merged))
         return Recognition(segments, language, probability)
+
+    def _transcribe(self, samples: Any, kwargs: dict[str, Any]) -> tuple[Iterator[Any], Any]:
+        """faster-whisper's transcribe, plus the speech its last window left undecoded."""
+        segments, info = self.model.transcribe(samples, **kwargs)
+        return self._with_tail(samples, segments, kwargs, str(info.language)), info
+
+    def _with_tail(
+        self, samples: Any, segments: Iterable[Any], kwargs: dict[str, Any], language: str
+    ) -> Iterator[Any]:
+        """Yield `segments`, then decode what follows the last of them if a voice detector
+        hears speech there.
+
+        Whisper sometimes ends its last window early: on the long benchmark file the final
+        sentence ("She had your dark suit...", after a 1 s pause) came back in one run and
+        not in another, depending only on where the windows fell. The tail is decoded with
+        the text before it as its prompt; what Whisper itself calls silence is left out."""
+        last = None
+        tokens: list[int] = []
+        earlier: list[Any] = []
+        for segment in segments:
+            yield segment
+            last = segment
+            earlier.append(segment)
+            tokens.extend(segment.tokens)
+        if last is None or not kwargs["vad_filter"]:
+            return
+        begin = int(float(last.end) * SAMPLE_RATE)
+        if not 0 < samples.size - begin <= TAIL_SECONDS * SAMPLE_RATE:
+            return
+        start = _speech_after(samples[begin:])
+        if start is None:
+            return
+        start += begin
+        prompt = tokens if kwargs["condition_on_previous_text"] else kwargs["initial_prompt"]
+        found, _ = self.model.transcribe(
+            samples[start:], **{**kwargs, "language": language, "initial_prompt": prompt}
+        )
+        shift = start / SAMPLE_RATE
+        no_speech, log_prob = _silence_rule(kwargs)
+        for segment in found:
+            if _filler(segment, earlier, no_speech, log_prob):
+                continue
+            earlier.append(segment)
+            log.debug("recovered after %.2f s: %s", shift, segment.text)
+            yield _shifted(segment, shift)
+
+    def _context(
+        self,
+        audio: Audio,
+        parts: list[tuple[int, int]],
+        index: int,
+        speech: list[tuple[int, int]],
+        kwargs: dict[str, Any],
+    ) -> list[int] | None:
+        """The tokens of the speech just before part `index`, to prompt that part with.
+
+        Decoded in one piece, Whisper reads each window with the text before it as its
+        prompt; a part decoded on its own would start with none, and on the sonnets it then
+        spells the archaic words differently ("beauties rose" for "beauty's rose"). The
+        worker decodes the last CONTEXT_SECONDS before its cut first (from the start of a
+        stretch of speech, greedy, no word timings), and its tokens stand in for that prompt."""
+        if not kwargs["condition_on_previous_text"] or CONTEXT_SECONDS <= 0:
+            return None
+        cut = parts[index][0]
+        earliest = max(parts[index - 1][0], cut - int(CONTEXT_SECONDS * audio.sample_rate))
+        starts = [a for a, _ in speech if earliest <= a < cut]
+        begin = starts[0] if starts else earliest
+        greedy = {"beam_size": 1, "best_of": 1, "temperature": [0.0], "word_timestamps": False}
+        segments, _ = self.model.transcribe(audio.samples[begin:cut], **{**kwargs, **greedy})
+        tokens = [int(t) for s in segments for t in s.tokens]
+        return tokens or None
 
     def _language(self, audio: Audio, kwargs: dict[str, Any]) -> tuple[str, float]:
         """Detect the language once for the whole input, so every part uses the same."""
@@ -210,16 +283,96 @@ def default_jobs(device: Device) -> int:
     return max(1, min(4, _default_threads()))
 
 
-def _trim_cut_tail(segments: tuple[Segment, ...], threshold: float) -> tuple[Segment, ...]:
-    """Drop what Whisper itself calls no speech at the end of a part cut from a longer input.
+def _silence_rule(kwargs: dict[str, Any]) -> tuple[float, float]:
+    """The no-speech and log-probability thresholds in effect (Whisper's defaults if off)."""
+    no_speech = kwargs["no_speech_threshold"]
+    log_prob = kwargs["log_prob_threshold"]
+    return (0.6 if no_speech is None else no_speech), (-1.0 if log_prob is None else log_prob)
 
-    The last window of a part is mostly the pause the cut was placed in, and Whisper fills it
-    by repeating lines from its prompt (a whole line of sonnet 1 again before sonnet 2, with
-    no_speech_prob 0.9 but a log-probability that passes its own silence rule)."""
+
+def _speech_after(samples: Any) -> int | None:
+    """Where speech starts in `samples` (the audio after a transcript's last segment), a
+    little before the voice detector's onset; None when there is less than half a second
+    of it, or it starts right at the beginning (the last word's own end, timed early)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(min_silence_duration_ms=100, speech_pad_ms=0)
+    chunks = get_speech_timestamps(samples, options)
+    heard = sum(c["end"] - c["start"] for c in chunks)
+    if heard < SAMPLE_RATE // 2 or chunks[0]["start"] < SAMPLE_RATE // 5:
+        return None
+    return max(0, int(chunks[0]["start"]) - SAMPLE_RATE // 4)
+
+
+def _shifted(segment: Any, seconds: float) -> Any:
+    """A faster-whisper segment (and its words) moved `seconds` later."""
+    words = segment.words and [
+        replace(w, start=w.start + seconds, end=w.end + seconds) for w in segment.words
+    ]
+    return replace(segment, start=segment.start + seconds, end=segment.end + seconds, words=words)
+
+
+def _quiet_within(samples: Any) -> Callable[[int, int], list[tuple[int, int]]]:
+    """For cut_points: the stretches of [start, end) where Silero VAD hears no speech.
+
+    Run only on the few candidate pauses near each even split (padded by half a second for
+    the detector's context), never over the whole input."""
+
+    def check(start: int, end: int) -> list[tuple[int, int]]:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        low, high = max(0, start - 8000), min(samples.size, end + 8000)
+        options = VadOptions(min_silence_duration_ms=100, speech_pad_ms=100)
+        quiet: list[tuple[int, int]] = []
+        at = start
+        for chunk in get_speech_timestamps(samples[low:high], options):
+            begin, finish = chunk["start"] + low, chunk["end"] + low
+            if min(begin, end) > at:
+                quiet.append((at, min(begin, end)))
+            at = max(at, finish)
+        if end > at:
+            quiet.append((at, end))
+        return quiet
+
+    return check
+
+
+def _trim_cut_tail(
+    segments: tuple[Segment, ...], no_speech: float, log_prob: float
+) -> tuple[Segment, ...]:
+    """Drop the filler Whisper writes into the pause at the end of a part cut from a longer
+    input.
+
+    The last window of such a part is mostly the pause the cut was placed in, and Whisper
+    fills it by repeating lines from its prompt (a whole line of sonnet 1 again before
+    sonnet 2, with no_speech_prob 0.9 but a log-probability that passes its own silence
+    rule). Real speech in that window can also get a high no_speech_prob (0.6-0.9 on the
+    last line of a sonnet), so only what repeats earlier text, or fails the log-probability
+    rule as well, goes."""
     end = len(segments)
-    while end and segments[end - 1].no_speech_prob > threshold:
+    while end and _filler(segments[end - 1], segments[: end - 1], no_speech, log_prob):
         end -= 1
     return segments[:end]
+
+
+def _filler(segment: Any, earlier: Iterable[Any], no_speech: float, log_prob: float) -> bool:
+    """Whether `segment` (ours or faster-whisper's) is Whisper filling silence: a high
+    no-speech probability, and either a low log-probability or words that repeat, in
+    order, text that came before it."""
+    if segment.no_speech_prob <= no_speech:
+        return False
+    if segment.avg_logprob < log_prob:
+        return True
+    words = _plain_words(segment.text)
+    before = " ".join(w for s in earlier for w in _plain_words(s.text))
+    return not words or f" {' '.join(words)} " in f" {before} "
+
+
+def _plain_words(text: str) -> list[str]:
+    """Lower-case words without punctuation, for comparing texts."""
+    return [
+        w for w in ("".join(c for c in word if c.isalnum()) for word in text.lower().split()) if w
+    ]
 
 
 class _PartsProgress:

@@ -1,0 +1,112 @@
+"""Speech recognition with the real tiny.en model: long inputs cut into parts, the speech a
+last window leaves undecoded, and the filler Whisper writes into pauses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+import pytest
+
+from ffscribe.core import media
+from ffscribe.core.asr import (
+    Recognizer,
+    _filler,
+    _speech_after,
+    _transcribe_kwargs,
+    _trim_cut_tail,
+)
+from ffscribe.core.media import Audio
+from ffscribe.core.models import resolve_model
+from ffscribe.core.options import DecodeOptions, ModelOptions
+from ffscribe.core.transcript import Segment
+from tests.conftest import MEDIA, TEST_MODEL
+
+RATE = 16000
+# One word of each sentence of long_speech.wav that tiny.en hears (tests/fixtures/README.md).
+SENTENCES = ("welcome", "paris", "station", "umbrella", "elephant")
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> Recognizer:
+    return Recognizer(resolve_model(TEST_MODEL).path, TEST_MODEL, ModelOptions(jobs=2))
+
+
+@pytest.fixture(scope="module")
+def sentences() -> Audio:
+    return media.load(str(MEDIA / "long_speech.wav"))
+
+
+def test_a_long_input_is_cut_into_parts_and_comes_back_whole(
+    recognizer: Recognizer, sentences: Audio
+) -> None:
+    # Four copies of the five sentences: 78 s, cut at pauses into two parts decoded at once.
+    samples = np.concatenate([sentences.samples] * 4)
+    audio = Audio(samples=samples, offset=100.0, source_duration=None, path="x.wav")
+    seen: list[tuple[float, float]] = []
+    result = recognizer.recognize(
+        audio, DecodeOptions(language="en"), lambda done, total: seen.append((done, total))
+    )
+    text = " ".join(s.text for s in result.segments).lower()
+    positions = [text.find(w) for w in SENTENCES]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions)
+    assert sum(text.count(w) for w in SENTENCES) == 4 * len(SENTENCES)  # no sentence twice
+    assert [s.id for s in result.segments] == list(range(len(result.segments)))
+    assert all(a.end <= b.start + 1e-6 for a, b in pairwise(result.segments))
+    assert result.segments[0].start >= 100.0 and result.segments[-1].end <= 100.0 + audio.duration
+    assert seen[-1][0] == pytest.approx(audio.duration) and seen[-1][1] == audio.duration
+
+
+def test_the_speech_a_last_window_left_out_is_decoded(
+    recognizer: Recognizer, sentences: Audio
+) -> None:
+    kwargs = _transcribe_kwargs(DecodeOptions(language="en"))
+    found, _ = recognizer.model.transcribe(sentences.samples, **kwargs)
+    whole = list(found)
+    # As if Whisper had stopped after the second sentence (a real run cannot be made to).
+    paris = next(i for i, s in enumerate(whole) if "paris" in s.text.lower())
+    kept = whole[: paris + 1]
+    assert "station" not in " ".join(s.text for s in kept).lower()
+    out = list(recognizer._with_tail(sentences.samples, iter(kept), kwargs, "en"))
+    text = " ".join(s.text for s in out).lower()
+    assert all(w in text for w in SENTENCES)
+    recovered = out[len(kept) :]
+    assert recovered[0].start >= kept[-1].end and recovered[-1].end <= sentences.duration + 0.5
+    assert "station" in recovered[0].text.lower() and 8.0 < recovered[0].start < 9.5
+
+
+def test_no_tail_is_decoded_after_the_last_words(sentences: Audio) -> None:
+    end = int(19.2 * RATE)  # just before "roof" ends: speech at the very start, not after
+    assert _speech_after(sentences.samples[end:]) is None
+    assert _speech_after(np.zeros(5 * RATE, np.float32)) is None
+    start = _speech_after(sentences.samples[int(10.9 * RATE) :])  # pause, then sentence 4
+    assert start is not None and 0.8 * RATE < start < 1.6 * RATE
+
+
+@dataclass
+class _Seg:
+    text: str
+    no_speech_prob: float
+    avg_logprob: float
+
+
+def test_filler_is_repeated_text_or_what_whisper_calls_silence() -> None:
+    earlier = [_Seg("From fairest creatures we desire increase,", 0.1, -0.2)]
+    repeat = _Seg("from fairest creatures", 0.9, -0.5)
+    assert _filler(repeat, earlier, 0.6, -1.0)
+    assert not _filler(_Seg("from fairest creatures", 0.3, -0.5), earlier, 0.6, -1.0)
+    assert not _filler(_Seg("Pity the world, or else", 0.8, -0.4), earlier, 0.6, -1.0)
+    assert _filler(_Seg("Pity the world, or else", 0.8, -1.4), earlier, 0.6, -1.0)
+    assert _filler(_Seg(" ...", 0.8, -0.4), earlier, 0.6, -1.0)
+
+
+def _segment(i: int, text: str, no_speech: float) -> Segment:
+    return Segment(id=i, seek=0, start=i, end=i + 1, text=text, no_speech_prob=no_speech)
+
+
+def test_a_cut_tail_loses_its_filler_but_keeps_real_speech() -> None:
+    real = (_segment(0, "Thou that art now the world's fresh ornament", 0.1),)
+    tail = _segment(1, "To eat the world's due, by the grave and thee.", 0.7)
+    filler = _segment(2, "the world's fresh ornament", 0.9)
+    assert _trim_cut_tail((*real, tail, filler), 0.6, -1.0) == (*real, tail)
