@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from ffscribe.core.errors import EnvironmentMissing, UsageError
@@ -26,6 +27,7 @@ LANGUAGE_SECONDS = 300  # how much of a split input language detection looks at
 CONTEXT_SECONDS = 20.0  # speech before a cut decoded to prompt the part after it
 TAIL_SECONDS = 30.0  # the most a last window can leave undecoded (one window)
 SAMPLE_RATE = 16000
+REPEATED_PAIRS = 0.8  # share of a segment's word pairs said before that marks it as filler
 
 # Called with (seconds of audio done, seconds in all) as segments come out of the decoder.
 ProgressCallback = Callable[[float, float], None]
@@ -357,15 +359,21 @@ def _trim_cut_tail(
 
 def _filler(segment: Any, earlier: Iterable[Any], no_speech: float, log_prob: float) -> bool:
     """Whether `segment` (ours or faster-whisper's) is Whisper filling silence: a high
-    no-speech probability, and either a low log-probability or words that repeat, in
-    order, text that came before it."""
+    no-speech probability, and either a low log-probability or words already said: nearly
+    all its word pairs appear in the text before it. The filler is not always a verbatim
+    repeat ("Thou art now the world's fresh ornament, and tender churl makes waste in
+    niggarding" joins two earlier lines of the sonnet), and a new line shares few pairs."""
     if segment.no_speech_prob <= no_speech:
         return False
     if segment.avg_logprob < log_prob:
         return True
     words = _plain_words(segment.text)
-    before = " ".join(w for s in earlier for w in _plain_words(s.text))
-    return not words or f" {' '.join(words)} " in f" {before} "
+    before = [w for s in earlier for w in _plain_words(s.text)]
+    if len(words) < 3:
+        return " ".join(words) in " ".join(before) if words else True
+    seen = set(pairwise(before))
+    pairs = list(pairwise(words))
+    return sum(p in seen for p in pairs) >= REPEATED_PAIRS * len(pairs)
 
 
 def _plain_words(text: str) -> list[str]:

@@ -99,6 +99,17 @@ def test_filler_is_repeated_text_or_what_whisper_calls_silence() -> None:
     assert not _filler(_Seg("Pity the world, or else", 0.8, -0.4), earlier, 0.6, -1.0)
     assert _filler(_Seg("Pity the world, or else", 0.8, -1.4), earlier, 0.6, -1.0)
     assert _filler(_Seg(" ...", 0.8, -0.4), earlier, 0.6, -1.0)
+    # Two earlier lines joined into one: still filler.
+    earlier = [
+        _Seg("Thou that art now the world's fresh ornament,", 0.1, -0.2),
+        _Seg("and only herald to the gaudy spring,", 0.1, -0.2),
+        _Seg("and tender churl makes waste in niggarding.", 0.1, -0.2),
+    ]
+    mashup = "Thou art now the world's fresh ornament, and tender churl makes waste in niggarding."
+    assert _filler(_Seg(mashup, 0.9, -0.5), earlier, 0.6, -1.0)
+    assert not _filler(
+        _Seg("Pity the world, or else this glutton be,", 0.9, -0.5), earlier, 0.6, -1.0
+    )
 
 
 def _segment(i: int, text: str, no_speech: float) -> Segment:
