@@ -28,6 +28,10 @@ CONTEXT_SECONDS = 20.0  # speech before a cut decoded to prompt the part after i
 TAIL_SECONDS = 30.0  # the most a last window can leave undecoded (one window)
 SAMPLE_RATE = 16000
 REPEATED_PAIRS = 0.8  # share of a segment's word pairs said before that marks it as filler
+# Filler repeats the prompt, Whisper's last 223 tokens (about 150 words): a line said earlier
+# than that is a real repeat (the hour benchmark repeats its pieces, and lost a sonnet's last
+# line, said 218 s before, when all earlier text counted).
+PROMPT_WORDS = 150
 
 # Called with (seconds of audio done, seconds in all) as segments come out of the decoder.
 ProgressCallback = Callable[[float, float], None]
@@ -354,13 +358,16 @@ def _trim_cut_tail(
     end = len(segments)
     while end and _filler(segments[end - 1], segments[: end - 1], no_speech, log_prob):
         end -= 1
+        log.debug(
+            "dropped filler before a cut at %.2f s: %s", segments[end].end, segments[end].text
+        )
     return segments[:end]
 
 
 def _filler(segment: Any, earlier: Iterable[Any], no_speech: float, log_prob: float) -> bool:
     """Whether `segment` (ours or faster-whisper's) is Whisper filling silence: a high
-    no-speech probability, and either a low log-probability or words already said: nearly
-    all its word pairs appear in the text before it. The filler is not always a verbatim
+    no-speech probability, and either a low log-probability or words just said: nearly
+    all its word pairs appear in the last PROMPT_WORDS words before it. The filler is not always a verbatim
     repeat ("Thou art now the world's fresh ornament, and tender churl makes waste in
     niggarding" joins two earlier lines of the sonnet), and a new line shares few pairs."""
     if segment.no_speech_prob <= no_speech:
@@ -368,7 +375,7 @@ def _filler(segment: Any, earlier: Iterable[Any], no_speech: float, log_prob: fl
     if segment.avg_logprob < log_prob:
         return True
     words = _plain_words(segment.text)
-    before = [w for s in earlier for w in _plain_words(s.text)]
+    before = [w for s in earlier for w in _plain_words(s.text)][-PROMPT_WORDS:]
     if len(words) < 3:
         return " ".join(words) in " ".join(before) if words else True
     seen = set(pairwise(before))

@@ -121,3 +121,12 @@ def test_a_cut_tail_loses_its_filler_but_keeps_real_speech() -> None:
     tail = _segment(1, "To eat the world's due, by the grave and thee.", 0.7)
     filler = _segment(2, "the world's fresh ornament", 0.9)
     assert _trim_cut_tail((*real, tail, filler), 0.6, -1.0) == (*real, tail)
+
+
+def test_a_line_said_long_before_is_no_filler() -> None:
+    line = _Seg("But if thou live, remember not to be, die single", 0.9, -0.4)
+    long_ago = [_Seg(line.text, 0.1, -0.2)] + [
+        _Seg(f"sentence number {i} of many", 0.1, -0.2) for i in range(40)
+    ]
+    assert not _filler(line, long_ago, 0.6, -1.0)
+    assert _filler(line, long_ago[:1], 0.6, -1.0)
