@@ -366,10 +366,10 @@ def _trim_cut_tail(
 
 def _filler(segment: Any, earlier: Iterable[Any], no_speech: float, log_prob: float) -> bool:
     """Whether `segment` (ours or faster-whisper's) is Whisper filling silence: a high
-    no-speech probability, and either a low log-probability or words just said: nearly
-    all its word pairs appear in the last PROMPT_WORDS words before it. The filler is not always a verbatim
-    repeat ("Thou art now the world's fresh ornament, and tender churl makes waste in
-    niggarding" joins two earlier lines of the sonnet), and a new line shares few pairs."""
+    no-speech probability, and either a low log-probability or words just said: nearly all
+    its word pairs appear in the last PROMPT_WORDS words before it. The filler is not always
+    a verbatim repeat ("Thou art now the world's fresh ornament, and tender churl makes
+    waste in niggarding" joins two earlier lines of the sonnet); a new line shares few."""
     if segment.no_speech_prob <= no_speech:
         return False
     if segment.avg_logprob < log_prob:
