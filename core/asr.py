@@ -113,6 +113,7 @@ class Recognizer:
             name=name, device=str(self.device), compute_type=self.device.compute_type
         )
         self._batched: Any = None
+        _encode_first_window_once(self.model)
 
     @property
     def multilingual(self) -> bool:
@@ -388,6 +389,41 @@ def _plain_words(text: str) -> list[str]:
     return [
         w for w in ("".join(c for c in word if c.isalnum()) for word in text.lower().split()) if w
     ]
+
+
+def _encode_first_window_once(model: WhisperModel) -> None:
+    """Make faster-whisper encode an input's first window once, not twice.
+
+    Detecting the language (faster-whisper 1.2.1, language=None), `transcribe` encodes the
+    first 30 s window for `detect_language`, drops that encoder output, and encodes the same
+    window again to decode it: on a CPU the encoder is about a second of one core per window
+    with base, as much again as decoding a short clip. Two instance-level wrappers fix it:
+    detection is given the features without their last frame (the decoder never sees that
+    frame: it stops at `features.shape[-1] - 1`), so both ask for the very same encoder
+    input, and each thread keeps its last encoder input and output, so the second request
+    is answered from memory. The decoded text is unchanged; only which call computes the
+    encoder output moves."""
+    detect = model.detect_language
+    encode = model.encode
+    last = threading.local()
+
+    def detect_language(audio: Any = None, features: Any = None, **kwargs: Any) -> Any:
+        if audio is None and features is not None and features.shape[-1] > 1:
+            features = features[..., : features.shape[-1] - 1]
+        return detect(audio=audio, features=features, **kwargs)
+
+    def encode_once(features: Any) -> Any:
+        import numpy as np
+
+        seen = getattr(last, "features", None)
+        if seen is not None and seen.shape == features.shape and np.array_equal(seen, features):
+            return last.output
+        output = encode(features)
+        last.features, last.output = np.array(features, copy=True), output
+        return output
+
+    model.detect_language = detect_language
+    model.encode = encode_once
 
 
 class _PartsProgress:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pytest
@@ -130,3 +131,34 @@ def test_a_line_said_long_before_is_no_filler() -> None:
     ]
     assert not _filler(line, long_ago, 0.6, -1.0)
     assert _filler(line, long_ago[:1], 0.6, -1.0)
+
+
+class _CountingEncoder:
+    """The CTranslate2 model, counting encoder calls."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.encodes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def encode(self, *args: Any, **kwargs: Any) -> Any:
+        self.encodes += 1
+        return self.model.encode(*args, **kwargs)
+
+
+def test_detecting_the_language_encodes_the_first_window_once() -> None:
+    from faster_whisper import WhisperModel
+
+    path = resolve_model("base").path  # multilingual: the language is detected
+    ours = Recognizer(path, "base", ModelOptions(jobs=1))
+    counter = _CountingEncoder(ours.model.model)
+    ours.model.model = counter
+    audio = media.load(str(MEDIA / "speech.wav"))  # one window
+    result = ours.recognize(audio, DecodeOptions())
+    assert counter.encodes == 1 and result.language == "en"
+    bare = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=1)
+    found, info = bare.transcribe(audio.samples, **_transcribe_kwargs(DecodeOptions()))
+    assert [s.text for s in result.segments] == [s.text for s in found]  # same words as bare
+    assert info.language == "en"
