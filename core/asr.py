@@ -134,20 +134,27 @@ class Recognizer:
             raise UsageError(f"model {self.info.name} is English-only and cannot translate")
 
     def recognize(
-        self, audio: Audio, options: DecodeOptions, progress: ProgressCallback | None = None
+        self,
+        audio: Audio,
+        options: DecodeOptions,
+        progress: ProgressCallback | None = None,
+        *,
+        split: bool = True,
     ) -> Recognition:
         """Decode `audio`; times in the result are on the source's timeline (plus audio.offset).
 
-        With several workers and sequential decoding, a long input is cut at pauses into
-        parts transcribed side by side (each part keeps its own running context): on a small
-        CPU, two one-thread workers nearly double throughput where more threads barely help."""
+        With several workers, sequential decoding and `split`, a long input is cut at pauses
+        into parts transcribed side by side, each prompted with the text before its cut: on a
+        small CPU, two one-thread workers nearly double throughput where more threads barely
+        help. The batch passes split=False while other inputs wait for a worker: running
+        inputs side by side is as fast then, and keeps each input's sequential text."""
         kwargs = _transcribe_kwargs(options)
         if options.batch_size > 1:
             segments, info = self._batched_pipeline().transcribe(
                 audio.samples, batch_size=options.batch_size, **kwargs
             )
             return _recognition(_collect(segments, audio.offset, audio.duration, progress), info)
-        count = part_count(audio.duration, self.workers)
+        count = part_count(audio.duration, self.workers) if split else 1
         if count > 1:
             speech = sounding(audio.samples)
             parts = cut_points(speech, audio.samples.size, count, _quiet_within(audio.samples))

@@ -109,6 +109,7 @@ class Transcriber(Protocol):
         *,
         source: Source | None = None,
         progress: Callable[[float, float], None] | None = None,
+        split: bool = True,
     ) -> Transcript: ...
 
 
@@ -162,6 +163,8 @@ class _Batch:
     stdout: TextIO | None
     total: int
     stop: threading.Event = field(default_factory=threading.Event)
+    waiting: int = 0  # inputs side by side not yet started
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def run_batch(
@@ -228,6 +231,7 @@ def _run_parallel(
     end while the other workers idle (on the seven-file benchmark set the 159 s file came
     last by name); results are still reported in the order given."""
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ffscribe-input")
+    batch.waiting = len(work)
     try:
         ordered = sorted(work, key=lambda job: -_local_size(job[1]))
         futures = {pool.submit(_locked_run, batch, *job): job[0] for job in ordered}
@@ -267,18 +271,25 @@ def _precheck(
 def _locked_run(batch: _Batch, index: int, item: Input, dests: dict[str, Path]) -> InputResult:
     if batch.stop.is_set():
         raise Cancelled
+    with batch.lock:
+        batch.waiting = max(0, batch.waiting - 1)
+        split = batch.waiting == 0
     if batch.events:
         batch.events.started(item, index, batch.total)
-    result = _under_lock(batch, item, dests)
+    result = _under_lock(batch, item, dests, split)
     if batch.events:
         batch.events.finished(item, result)
     return result
 
 
-def _under_lock(batch: _Batch, item: Input, dests: dict[str, Path]) -> InputResult:
+def _under_lock(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) -> InputResult:
+    """Run one input under its output lock. `split`: whether a long input may be cut into
+    parts transcribed side by side, which the batch allows only when no other input waits
+    for a worker: inputs side by side keep the workers busy with each input's sequential
+    text, and cuts (which cost Whisper context) are left to an input that runs alone."""
     options = batch.options
     if options.stdout or not dests:
-        return _run_one(batch, item, dests)
+        return _run_one(batch, item, dests, split)
     first = next(iter(dests.values()))
     lock = first.with_name(f".{first.stem}.ffscribe-lock")
     with try_lock(lock) as held:
@@ -286,15 +297,15 @@ def _under_lock(batch: _Batch, item: Input, dests: dict[str, Path]) -> InputResu
             return InputResult(label(item), "skipped", "another transcribe is working on it")
         if not options.overwrite and all(d.exists() for d in dests.values()):
             return InputResult(label(item), "skipped", "outputs exist", _names(dests))
-        return _run_one(batch, item, dests)
+        return _run_one(batch, item, dests, split)
 
 
-def _run_one(batch: _Batch, item: Input, dests: dict[str, Path]) -> InputResult:
+def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) -> InputResult:
     started = time.perf_counter()
     name = label(item)
     options = batch.options
     try:
-        transcript = _transcript_for(batch, item)
+        transcript = _transcript_for(batch, item, split)
         if batch.stop.is_set():
             raise Cancelled
         if options.stdout:
@@ -321,7 +332,7 @@ def _run_one(batch: _Batch, item: Input, dests: dict[str, Path]) -> InputResult:
     return InputResult(name, "done", None, _names(dests), elapsed, transcript.duration)
 
 
-def _transcript_for(batch: _Batch, item: Input) -> Transcript:
+def _transcript_for(batch: _Batch, item: Input, split: bool) -> Transcript:
     """A saved JSON result is re-rendered as it is; anything else goes through the model,
     remote inputs after a download into a temporary directory that is always removed."""
     from ffscribe.core.fetch import fetched
@@ -344,7 +355,7 @@ def _transcript_for(batch: _Batch, item: Input) -> Transcript:
             events.progress(item, done, total)
 
     with fetched(item, progress=downloading) as path:
-        return batch.pipeline.run(path, source=item.source, progress=progress)
+        return batch.pipeline.run(path, source=item.source, progress=progress, split=split)
 
 
 def _claim(name: str, dests: dict[str, Path], claimed: dict[Path, str]) -> InputResult | None:

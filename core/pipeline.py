@@ -184,8 +184,10 @@ class Pipeline:
         *,
         source: Source | None = None,
         progress: ProgressCallback | None = None,
+        split: bool = True,
     ) -> Transcript:
-        """Transcribe one input (a local path, or "pipe:" for media on standard input)."""
+        """Transcribe one input (a local path, or "pipe:" for media on standard input);
+        `split=False` keeps a long input in one piece (see Recognizer.recognize)."""
         from ffscribe.core.media import load
 
         timings: dict[str, float] = {}
@@ -198,7 +200,9 @@ class Pipeline:
         if self.options.music is not None:
             music = _timed(timings, "music", lambda: self._detect_music(audio))
         skipped = _music_only(music) if self.options.skip_music and music else []
-        found = _timed(timings, "transcribe", lambda: self._recognize(audio, skipped, progress))
+        found = _timed(
+            timings, "transcribe", lambda: self._recognize(audio, skipped, progress, split)
+        )
         segments, speakers = found.segments, None
         if self.options.diarize is not None:
             speakers = _timed(timings, "diarize", lambda: self._speakers(audio, segments))
@@ -224,18 +228,24 @@ class Pipeline:
         )
 
     def _recognize(
-        self, audio: Audio, skipped: list[tuple[float, float]], progress: ProgressCallback | None
+        self,
+        audio: Audio,
+        skipped: list[tuple[float, float]],
+        progress: ProgressCallback | None,
+        split: bool,
     ) -> Recognition:
         """Whisper over the audio, kept off the `skipped` (music-only) stretches: they are
         silenced, so VAD drops them and no window hears them, and anything Whisper still puts
         there (with --no-vad it answers silence with "You") is dropped."""
         if not skipped:
-            return self.recognizer.recognize(audio, self.options.decode, progress)
+            return self.recognizer.recognize(audio, self.options.decode, progress, split=split)
         if sum(b - a for a, b in skipped) >= audio.duration - MIN_HEARD_SECONDS:
             if progress is not None:
                 progress(audio.duration, audio.duration)
             return Recognition((), self.options.decode.language or "", 0.0)
-        found = self.recognizer.recognize(_silenced(audio, skipped), self.options.decode, progress)
+        found = self.recognizer.recognize(
+            _silenced(audio, skipped), self.options.decode, progress, split=split
+        )
         kept = [s for s in found.segments if _share_inside(s, skipped) <= 0.5]
         return replace(found, segments=tuple(replace(s, id=i) for i, s in enumerate(kept)))
 

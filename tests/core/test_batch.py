@@ -3,13 +3,14 @@ order inputs run in side by side."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ffscribe.core.batch import InputResult, OutputOptions, plan_outputs, run_batch
 from ffscribe.core.inputs import Input
 from ffscribe.core.options import ModelOptions
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
-from ffscribe.core.transcript import Source
+from ffscribe.core.transcript import Source, Transcript
 from ffscribe.formats import render
 from tests.conftest import TEST_MODEL
 
@@ -57,7 +58,7 @@ def test_side_by_side_the_largest_file_starts_first(media: Path, tmp_path: Path)
         for n in names
     ]
     order = _Order()
-    pipeline = Pipeline(PipelineOptions(model=ModelOptions(name=TEST_MODEL, jobs=2)))
+    pipeline = _SplitSeen(Pipeline(PipelineOptions(model=ModelOptions(name=TEST_MODEL, jobs=2))))
     report = run_batch(
         items,
         pipeline,
@@ -70,3 +71,24 @@ def test_side_by_side_the_largest_file_starts_first(media: Path, tmp_path: Path)
     assert all(r.status == "done" for r in report.results)
     assert order.started_names[-1] == "speech.mp3"  # the smallest waits for a free worker
     assert set(order.started_names[:2]) == {"speech.wav", "long_speech.wav"}
+    # Only the input that starts with nothing left waiting may be cut into parts.
+    assert pipeline.split == {"long_speech.wav": False, "speech.wav": False, "speech.mp3": True}
+
+
+class _SplitSeen:
+    """The real pipeline, noting whether the batch let each input be cut into parts."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.split: dict[str, bool] = {}
+
+    def run(
+        self,
+        path: str,
+        *,
+        source: Source | None = None,
+        progress: Callable[[float, float], None] | None = None,
+        split: bool = True,
+    ) -> Transcript:
+        self.split[Path(path).name] = split
+        return self.pipeline.run(path, source=source, progress=progress, split=split)
