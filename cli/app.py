@@ -181,7 +181,12 @@ def transcribe(
         ),
     ] = "auto",
     threads: Annotated[
-        int, typer.Option(min=0, help="CPU threads (0: one per core).", rich_help_panel=P_MODEL)
+        int,
+        typer.Option(
+            min=0,
+            help="CPU threads per worker (0: the cores shared among the workers).",
+            rich_help_panel=P_MODEL,
+        ),
     ] = 0,
     jobs: Annotated[
         int,
