@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -26,12 +26,17 @@ log = logging.getLogger("ffscribe.asr")
 LANGUAGE_SECONDS = 300  # how much of a split input language detection looks at
 CONTEXT_SECONDS = 20.0  # speech before a cut decoded to prompt the part after it
 TAIL_SECONDS = 30.0  # the most a last window can leave undecoded (one window)
-SAMPLE_RATE = 16000
+SAMPLE_RATE = 16000  # media.SAMPLE_RATE; not imported, as media loads numpy at import
 REPEATED_PAIRS = 0.8  # share of a segment's word pairs said before that marks it as filler
 # Filler repeats the prompt, Whisper's last 223 tokens (about 150 words): a line said earlier
 # than that is a real repeat (the hour benchmark repeats its pieces, and lost a sonnet's last
 # line, said 218 s before, when all earlier text counted).
 PROMPT_WORDS = 150
+# Tail speech that counts: at least half a second of it, starting at least 0.2 s after the
+# last segment's end (before that it is the last word's own end, timed early).
+MIN_HEARD = SAMPLE_RATE // 2
+MIN_GAP = SAMPLE_RATE // 5
+MIN_TAIL = MIN_HEARD + MIN_GAP
 
 # Called with (seconds of audio done, seconds in all) as segments come out of the decoder.
 ProgressCallback = Callable[[float, float], None]
@@ -222,8 +227,8 @@ class Recognizer:
         if last is None or not kwargs["vad_filter"]:
             return
         begin = int(float(last.end) * SAMPLE_RATE)
-        if not 0 < samples.size - begin <= TAIL_SECONDS * SAMPLE_RATE:
-            return
+        if not MIN_TAIL <= samples.size - begin <= TAIL_SECONDS * SAMPLE_RATE:
+            return  # too short to hold what _speech_after asks for: no VAD pass at all
         start = _speech_after(samples[begin:])
         if start is None:
             return
@@ -308,14 +313,20 @@ def _speech_after(samples: Any) -> int | None:
     """Where speech starts in `samples` (the audio after a transcript's last segment), a
     little before the voice detector's onset; None when there is less than half a second
     of it, or it starts right at the beginning (the last word's own end, timed early)."""
+    chunks = _voiced(samples, pad_ms=0)
+    heard = sum(b - a for a, b in chunks)
+    if heard < MIN_HEARD or chunks[0][0] < MIN_GAP:
+        return None
+    return max(0, chunks[0][0] - SAMPLE_RATE // 4)
+
+
+def _voiced(samples: Any, pad_ms: int) -> list[tuple[int, int]]:
+    """Silero VAD's speech in `samples` as (start, end) sample ranges, split at pauses of
+    0.1 s (finer than transcription's 2 s: these callers look for the pauses themselves)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    options = VadOptions(min_silence_duration_ms=100, speech_pad_ms=0)
-    chunks = get_speech_timestamps(samples, options)
-    heard = sum(c["end"] - c["start"] for c in chunks)
-    if heard < SAMPLE_RATE // 2 or chunks[0]["start"] < SAMPLE_RATE // 5:
-        return None
-    return max(0, int(chunks[0]["start"]) - SAMPLE_RATE // 4)
+    options = VadOptions(min_silence_duration_ms=100, speech_pad_ms=pad_ms)
+    return [(int(c["start"]), int(c["end"])) for c in get_speech_timestamps(samples, options)]
 
 
 def _shifted(segment: Any, seconds: float) -> Any:
@@ -333,14 +344,11 @@ def _quiet_within(samples: Any) -> Callable[[int, int], list[tuple[int, int]]]:
     the detector's context), never over the whole input."""
 
     def check(start: int, end: int) -> list[tuple[int, int]]:
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
         low, high = max(0, start - 8000), min(samples.size, end + 8000)
-        options = VadOptions(min_silence_duration_ms=100, speech_pad_ms=100)
         quiet: list[tuple[int, int]] = []
         at = start
-        for chunk in get_speech_timestamps(samples[low:high], options):
-            begin, finish = chunk["start"] + low, chunk["end"] + low
+        for begin, finish in _voiced(samples[low:high], pad_ms=100):
+            begin, finish = begin + low, finish + low
             if min(begin, end) > at:
                 quiet.append((at, min(begin, end)))
             at = max(at, finish)
@@ -372,7 +380,7 @@ def _trim_cut_tail(
     return segments[:end]
 
 
-def _filler(segment: Any, earlier: Iterable[Any], no_speech: float, log_prob: float) -> bool:
+def _filler(segment: Any, earlier: Sequence[Any], no_speech: float, log_prob: float) -> bool:
     """Whether `segment` (ours or faster-whisper's) is Whisper filling silence: a high
     no-speech probability, and either a low log-probability or words just said: nearly all
     its word pairs appear in the last PROMPT_WORDS words before it. The filler is not always
@@ -383,12 +391,23 @@ def _filler(segment: Any, earlier: Iterable[Any], no_speech: float, log_prob: fl
     if segment.avg_logprob < log_prob:
         return True
     words = _plain_words(segment.text)
-    before = [w for s in earlier for w in _plain_words(s.text)][-PROMPT_WORDS:]
+    before = _recent_words(earlier)
     if len(words) < 3:
         return " ".join(words) in " ".join(before) if words else True
     seen = set(pairwise(before))
     pairs = list(pairwise(words))
     return sum(p in seen for p in pairs) >= REPEATED_PAIRS * len(pairs)
+
+
+def _recent_words(earlier: Sequence[Any]) -> list[str]:
+    """The last PROMPT_WORDS plain words of `earlier` segments, reading back only as far as
+    needed (a tail decoded after an hour of segments must not rescan the hour)."""
+    words: list[str] = []
+    for segment in reversed(earlier):
+        words[:0] = _plain_words(segment.text)
+        if len(words) >= PROMPT_WORDS:
+            break
+    return words[-PROMPT_WORDS:]
 
 
 def _plain_words(text: str) -> list[str]:
