@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TextIO
 
 from ffscribe.core.errors import EnvironmentMissing, ExitCode, TranscribeError, UsageError
-from ffscribe.core.inputs import Input
+from ffscribe.core.inputs import PIPE, Input
 from ffscribe.core.locks import try_lock
 from ffscribe.core.outputs import DEFAULT_TEMPLATE, atomic_writer, output_path
 from ffscribe.core.transcript import Source, Transcript, is_transcript_json
@@ -211,7 +211,7 @@ def run_batch(
 
 def _local_size(item: Input) -> int:
     """Bytes of a local input file, as a cheap stand-in for its length; 0 when unknown."""
-    if item.local is None or item.local == "pipe:":
+    if item.local is None or item.local == PIPE:
         return 0
     try:
         return os.stat(item.local).st_size
