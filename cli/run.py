@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -21,6 +20,7 @@ from ffscribe.cli.progress import Reporter
 from ffscribe.core.batch import OutputOptions, Report, label, plan_outputs, run_batch
 from ffscribe.core.errors import ExitCode, TranscribeError
 from ffscribe.core.inputs import Input, resolve
+from ffscribe.core.options import default_jobs
 from ffscribe.core.outputs import atomic_write_text
 from ffscribe.core.pipeline import Pipeline
 from ffscribe.core.transcript import Transcript
@@ -95,22 +95,12 @@ def execute(
 
 
 def batch_jobs(pipeline: Pipeline) -> int:
-    """Inputs worked on at once: --jobs, else one per core up to four, one on a GPU. Decided
-    without loading the model, so a re-run that skips everything stays cheap."""
+    """Inputs worked on at once: --jobs, else core.options.default_jobs for the device named.
+    Decided without loading CTranslate2, so a re-run that skips everything stays cheap; that
+    is why `auto` counts as a CPU here (on a GPU its extra inputs wait for the one worker)."""
     opts = pipeline.options.model
-    if opts.jobs:
-        return opts.jobs
-    if opts.device.startswith(("cuda", "gpu")):
-        return 1
-    return max(
-        1,
-        min(
-            4,
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1,
-        ),
-    )
+    gpu = opts.device.startswith(("cuda", "gpu"))
+    return opts.jobs or default_jobs("cuda" if gpu else "cpu")
 
 
 def print_plan(pipeline: Pipeline, items: list[Input], outputs: OutputOptions) -> None:

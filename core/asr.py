@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +11,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from ffscribe.core.errors import EnvironmentMissing, UsageError
-from ffscribe.core.options import DecodeOptions, ModelOptions
+from ffscribe.core.options import DecodeOptions, ModelOptions, cpu_cores, default_jobs
 from ffscribe.core.split import cut_points, part_count, sounding
 from ffscribe.core.transcript import ModelInfo, Segment, Word
 
@@ -100,8 +99,8 @@ class Recognizer:
         from faster_whisper import WhisperModel
 
         self.device = parse_device(options.device, options.compute_type)
-        self.workers = options.jobs or default_jobs(self.device)
-        threads = options.threads or max(1, _default_threads() // self.workers)
+        self.workers = options.jobs or default_jobs(self.device.kind)
+        threads = options.threads or max(1, cpu_cores() // self.workers)
         try:
             self.model: WhisperModel = WhisperModel(
                 model_path,
@@ -294,14 +293,6 @@ class Recognizer:
         return self._batched
 
 
-def default_jobs(device: Device) -> int:
-    """Workers when --jobs is not given: one per core up to four on a CPU (one CTranslate2
-    thread each), one on a GPU (where batching, not workers, is the way to go faster)."""
-    if device.kind != "cpu":
-        return 1
-    return max(1, min(4, _default_threads()))
-
-
 def _silence_rule(kwargs: dict[str, Any]) -> tuple[float, float]:
     """The no-speech and log-probability thresholds in effect (Whisper's defaults if off)."""
     no_speech = kwargs["no_speech_threshold"]
@@ -481,10 +472,6 @@ class _Abandoned(Exception):
 
 def _recognition(segments: tuple[Segment, ...], info: Any) -> Recognition:
     return Recognition(segments, str(info.language), float(info.language_probability))
-
-
-def _default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _languages() -> frozenset[str]:

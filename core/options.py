@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ class ModelOptions:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | gpu:N
     compute_type: str = "auto"  # auto | int8 | int8_float16 | float16 | float32 | ...
     threads: int = 0  # CPU threads per worker; 0: the cores shared among the workers
-    jobs: int = 0  # model workers transcribing side by side; 0: auto (see asr.default_jobs)
+    jobs: int = 0  # model workers transcribing side by side; 0: auto (see default_jobs)
     download_root: str | None = None
 
 
@@ -59,3 +60,14 @@ class DecodeOptions:
         out = asdict(self)
         out["temperatures"] = list(self.temperatures)
         return out
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def default_jobs(device_kind: str) -> int:
+    """Workers when --jobs is not given: one per core up to four on a CPU (one CTranslate2
+    thread each), one on a GPU (where batching, not workers, is the way to go faster)."""
+    return 1 if device_kind != "cpu" else max(1, min(4, cpu_cores()))

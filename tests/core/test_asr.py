@@ -162,3 +162,10 @@ def test_detecting_the_language_encodes_the_first_window_once() -> None:
     found, info = bare.transcribe(audio.samples, **_transcribe_kwargs(DecodeOptions()))
     assert [s.text for s in result.segments] == [s.text for s in found]  # same words as bare
     assert info.language == "en"
+
+
+def test_default_workers_follow_the_device() -> None:
+    from ffscribe.core.options import cpu_cores, default_jobs
+
+    assert default_jobs("cuda") == 1
+    assert default_jobs("cpu") == max(1, min(4, cpu_cores()))
