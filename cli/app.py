@@ -420,24 +420,22 @@ def _music_options(wanted: bool, threshold: float, windows: float | None) -> Mus
     return MusicOptions(threshold=threshold, window_seconds=windows)
 
 
-def _diarize_options(wanted: bool, *, backend: str, **kwargs: Any) -> DiarizeOptions | None:
+def _diarize_options(wanted: bool, **fields: Any) -> DiarizeOptions | None:
+    """DiarizeOptions from the command line; its own checks (backend, counts) become usage
+    errors naming the option."""
     if not wanted:
         return None
-    if backend not in ("auto", "pyannote", "offline"):
-        raise typer.BadParameter("use auto, pyannote or offline", param_hint="--diarizer")
-    low, high = kwargs["min_speakers"], kwargs["max_speakers"]
-    if low and high and low > high:
-        raise typer.BadParameter("--min-speakers is above --max-speakers")
-    if kwargs["speakers"] and (low or high):
-        raise typer.BadParameter("give --speakers, or --min-speakers/--max-speakers, not both")
     from ffscribe.core.diarize import DiarizeOptions
 
-    device = "cpu" if kwargs["device"] == "auto" else kwargs["device"]
-    return DiarizeOptions(backend=backend, **{**kwargs, "device": device})
+    try:
+        return DiarizeOptions(**fields)
+    except UsageError as exc:
+        raise typer.BadParameter(exc.message) from exc
 
 
 def _names(text: str | None) -> tuple[str, ...]:
-    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+    """--speaker-names split at commas; an empty name keeps that speaker's label."""
+    return tuple(name.strip() for name in text.split(",")) if text else ()
 
 
 def main() -> None:

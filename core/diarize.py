@@ -32,7 +32,7 @@ class DiarizeOptions:
     max_speakers: int | None = None
     model: str | None = None  # pyannote pipeline name or local directory (--diarization-model)
     hf_token: str | None = None  # else the HF_TOKEN environment variable
-    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
+    device: str = "cpu"  # --device: auto, cpu, cuda, cuda:N or gpu:N (pyannote only)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

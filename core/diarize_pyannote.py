@@ -9,6 +9,7 @@ failing to load (not installed, no token, access refused, no network) has its ow
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 
 DEFAULT_PIPELINE = "pyannote/speaker-diarization-community-1"
 INSTALL_HINT = "pip install 'ffscribe[pyannote]'"
+
+
+def torch_device(spec: str, cuda_available: Callable[[], bool]) -> str:
+    """--device as torch names it: `auto` is CUDA when torch sees a GPU, else the CPU;
+    `gpu:N` is `cuda:N` (torch.device rejects "gpu")."""
+    kind, _, index = spec.strip().lower().partition(":")
+    if kind == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    kind = "cuda" if kind == "gpu" else kind
+    return f"{kind}:{index}" if index else kind
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +63,7 @@ class PyannoteDiarizer:
         import torch
 
         pipeline = _from_pretrained(Pipeline, str(local) if local.exists() else source, token)
-        pipeline.to(torch.device(options.device))
+        pipeline.to(torch.device(torch_device(options.device, torch.cuda.is_available)))
         return cls(pipeline, source)
 
     def run(self, audio: Audio, options: DiarizeOptions) -> tuple[Turn, ...]:

@@ -58,3 +58,18 @@ def test_speaker_count_and_names(media: Path) -> None:
 def test_contradictory_counts_are_a_usage_error(media: Path) -> None:
     proc = run_cli(media / "dialogue2.wav", "--min-speakers", "3", "--max-speakers", "2", *M)
     assert proc.returncode == 2
+
+
+def test_speaker_counts_that_contradict_are_usage_errors(media: Path) -> None:
+    proc = run_cli(media / "dialogue2.wav", *M, "--min-speakers", "3", "--max-speakers", "2")
+    assert proc.returncode == 2
+    assert "--min-speakers 3 is more than --max-speakers 2" in proc.stderr
+    proc = run_cli(media / "dialogue2.wav", *M, "--diarize", "--diarizer", "nemo")
+    assert proc.returncode == 2 and "unknown diarizer 'nemo'" in proc.stderr
+
+
+def test_an_empty_speaker_name_keeps_the_label(media: Path) -> None:
+    from ffscribe.cli.app import _names
+
+    assert _names("Ana,,Ben") == ("Ana", "", "Ben")
+    assert _names(" Ana , Ben ") == ("Ana", "Ben") and _names(None) == ()

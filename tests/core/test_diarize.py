@@ -337,3 +337,12 @@ def test_pyannote_from_a_local_directory(dialogue2: Audio) -> None:
     turns = diarizer.run(dialogue2, DiarizeOptions(backend="pyannote", model=folder))
     assert len({t.speaker for t in turns}) == 2
     assert der(reference("dialogue2"), turns) < 0.15
+
+
+def test_device_names_for_torch() -> None:
+    from ffscribe.core.diarize_pyannote import torch_device
+
+    assert torch_device("auto", lambda: True) == "cuda"
+    assert torch_device("auto", lambda: False) == "cpu"
+    assert torch_device("gpu:1", lambda: False) == "cuda:1"
+    assert torch_device("cuda:0", lambda: False) == "cuda:0" and torch_device("cpu", bool) == "cpu"
