@@ -88,7 +88,8 @@ def execute(
         return ExitCode.INTERRUPTED
     finally:
         if report_path is not None:
-            atomic_write_text(report_path, json.dumps(report.to_dict(), indent=2) + "\n")
+            text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
+            atomic_write_text(report_path, text + "\n")
         if report.error is None:
             reporter.info(report.summary())
     return report.exit_code

@@ -192,3 +192,12 @@ def test_dry_run_lists_a_directory(media: Path, tmp_path: Path) -> None:
     lines = [ln for ln in proc.stdout.splitlines() if not ln.startswith("stage ")]
     assert len(lines) == 2 and all(".srt" in ln for ln in lines)
     assert not list(archive.rglob("*.srt"))
+
+
+def test_the_report_keeps_names_readable(media: Path, tmp_path: Path) -> None:
+    named = media / "café.wav"
+    (media / "speech.wav").rename(named)
+    proc = run_cli(named, "-f", "txt", "--report", tmp_path / "r.json", *M)
+    assert proc.returncode == 0, proc.stderr
+    raw = (tmp_path / "r.json").read_text(encoding="utf-8")
+    assert "café.wav" in raw and "\\u00e9" not in raw
