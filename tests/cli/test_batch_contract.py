@@ -170,9 +170,11 @@ def _interrupt(media: Path, tmp_path: Path, signum: int) -> None:
     assert proc.poll() is None, "finished before the signal: make the audio longer"
     os.kill(proc.pid, signum)
     proc.wait(timeout=60)
-    assert proc.returncode == 130, proc.stderr.read() if proc.stderr else ""
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.txt", "long.wav", "media"]
-    assert "interrupted" in (proc.stderr.read() if proc.stderr else "")
+    err = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 130, err
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["list.txt", "long.wav", "media"], err  # stderr says where it stopped
+    assert "interrupted" in err
     report = _report(tmp_path.parent / f"{tmp_path.name}-report.json")
     assert report["interrupted"] is True and report["exit_code"] == 130
 
