@@ -11,6 +11,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from ffscribe.core.errors import EnvironmentMissing, UsageError
+from ffscribe.core.features import BlockwiseLogMel
 from ffscribe.core.options import DecodeOptions, ModelOptions, cpu_cores, default_jobs
 from ffscribe.core.split import cut_points, part_count, sounding
 from ffscribe.core.transcript import ModelInfo, Segment, Word
@@ -117,6 +118,9 @@ class Recognizer:
             name=name, device=str(self.device), compute_type=self.device.compute_type
         )
         self._batched: Any = None
+        # faster-whisper's extractor holds an input's every frame and spectrum at once
+        # (3 GiB for an hour); this one gives the same features a block at a time.
+        self.model.feature_extractor = BlockwiseLogMel(self.model.feature_extractor)
         _encode_first_window_once(self.model)
 
     @property

@@ -1,0 +1,88 @@
+"""Whisper's log-mel features, as faster-whisper computes them, a block of frames at a time.
+
+faster-whisper's FeatureExtractor turns a whole input into frames in one go: the windowed
+frames (400 float32 per 10 ms), their spectrum and its power all exist at once, about 0.7 GiB
+for every hour of audio besides the features themselves (measured: 2.5 GiB above the
+baseline for an hour of noise; BENCHMARKS.md, "Memory"). An unsplit hour-long input, or the
+detection of a language on a long head, paid that at its peak. BlockwiseLogMel gives the
+same numbers, bit for bit, holding one block of frames at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+BLOCK_FRAMES = 3000  # 30 s of frames a block: about 20 MiB of intermediate arrays
+# A last block shorter than this joins the one before: BLAS multiplies a few columns in
+# another order than many (under 16 frames, the mel power differs in its last bit).
+MIN_BLOCK_FRAMES = 256
+FLOOR_DB = 8.0  # Whisper's dynamic range: log10 power below the loudest frame's minus this
+
+
+class BlockwiseLogMel:
+    """A stand-in for a faster-whisper FeatureExtractor (installed as the model's
+    `feature_extractor`): calls give the extractor's very features, made block by block;
+    every attribute is the wrapped extractor's."""
+
+    def __init__(self, extractor: Any) -> None:
+        self._inner = extractor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __call__(self, waveform: Any, padding: int = 160, chunk_length: int | None = None) -> Any:
+        inner = self._inner
+        if chunk_length is not None:  # as the extractor does: later reads depend on it
+            inner.n_samples = chunk_length * inner.sampling_rate
+            inner.nb_max_frames = inner.n_samples // inner.hop_length
+        samples = np.asarray(waveform, dtype=np.float32)
+        n_fft = int(inner.n_fft)
+        if samples.ndim != 1 or samples.size + padding <= n_fft // 2:
+            return inner(waveform, padding=padding, chunk_length=chunk_length)  # reflect
+            # padding needs more samples than half a window: the extractor's own path
+        log_spec = log_mel_power(samples, inner.mel_filters, n_fft, inner.hop_length, padding)
+        np.maximum(log_spec, log_spec.max() - FLOOR_DB, out=log_spec)
+        log_spec += 4.0
+        log_spec /= 4.0
+        return log_spec
+
+
+def log_mel_power(samples: Any, mel_filters: Any, n_fft: int, hop: int, padding: int = 160) -> Any:
+    """log10 of the mel power of `samples` (float32, 1-D), frame by frame, as
+    FeatureExtractor computes it before its floor: `padding` zeros appended, the signal
+    reflected by half a window at both ends, Hann-windowed frames every `hop` samples, the
+    last frame dropped. Returns (mels, frames) float32."""
+    half = n_fft // 2
+    length = samples.size + padding  # the signal with its zeros, before reflection
+    frames = (length + 2 * half - n_fft) // hop  # one fewer than the extractor makes
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    out = np.empty((mel_filters.shape[0], frames), dtype=np.float32)
+    starts = list(range(0, frames, BLOCK_FRAMES))
+    if len(starts) > 1 and frames - starts[-1] < MIN_BLOCK_FRAMES:
+        starts.pop()
+    for first, last in zip(starts, [*starts[1:], frames], strict=True):
+        span = _padded(samples, padding, half, first * hop, (last - 1) * hop + n_fft)
+        windows = np.lib.stride_tricks.sliding_window_view(span, n_fft)[::hop] * window
+        spectrum = np.fft.rfft(windows, n=n_fft, axis=-1).astype(np.complex64).T
+        power = np.abs(spectrum) ** 2
+        mel = mel_filters @ power
+        out[:, first:last] = np.log10(np.clip(mel, a_min=1e-10, a_max=None))
+    return out
+
+
+def _padded(samples: Any, padding: int, half: int, start: int, stop: int) -> Any:
+    """[start, stop) of `samples` with `padding` zeros appended, then reflected by `half` at
+    both ends (numpy's "reflect" pad), without copying the whole signal: a view inside it,
+    gathered by index only where a block reaches an end."""
+    first, last = start - half, stop - half  # positions in the unreflected signal
+    if first >= 0 and last <= samples.size:
+        return samples[first:last]
+    length = samples.size + padding
+    at = np.abs(np.arange(first, last))  # reflection about 0
+    at = np.where(at >= length, 2 * (length - 1) - at, at)  # and about the last sample
+    zeros = at >= samples.size
+    values = samples[np.minimum(at, samples.size - 1)]
+    values[zeros] = 0.0
+    return values

@@ -1,0 +1,55 @@
+"""The blockwise log-mel features are faster-whisper's own, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from faster_whisper.feature_extractor import FeatureExtractor
+
+from ffscribe.core import features, media
+from ffscribe.core.features import BlockwiseLogMel
+from tests.conftest import MEDIA
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    return media.load(str(MEDIA / "long_speech.wav")).samples
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [700, 3 * 256, 3 * 256 + 1, 3 * 256 + 255, 3 * 256 + 256, 2, 1],
+)
+@pytest.mark.parametrize("extra", [0, 1, 159])
+def test_the_features_equal_faster_whispers(
+    speech: np.ndarray, frames: int, extra: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blocks of the shortest length allowed: every case of a last block, short or not.
+    monkeypatch.setattr(features, "BLOCK_FRAMES", features.MIN_BLOCK_FRAMES)
+    size = max(201, frames * 160 - 160 + extra)  # the extractor makes size // 160 + 1 frames
+    samples = speech[3 * 16000 : 3 * 16000 + size]
+    expected = FeatureExtractor()(samples, chunk_length=30)
+    got = BlockwiseLogMel(FeatureExtractor())(samples, chunk_length=30)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+
+
+def test_the_whole_input_and_no_padding(speech: np.ndarray) -> None:
+    assert np.array_equal(BlockwiseLogMel(FeatureExtractor())(speech), FeatureExtractor()(speech))
+    head = speech[:48000]
+    assert np.array_equal(
+        BlockwiseLogMel(FeatureExtractor())(head, padding=0), FeatureExtractor()(head, padding=0)
+    )
+
+
+def test_inputs_too_short_to_reflect_go_to_the_extractor() -> None:
+    tiny = np.linspace(-0.1, 0.1, 30, dtype=np.float32)
+    assert np.array_equal(BlockwiseLogMel(FeatureExtractor())(tiny), FeatureExtractor()(tiny))
+
+
+def test_it_stands_in_for_the_extractor() -> None:
+    inner = FeatureExtractor()
+    wrapped = BlockwiseLogMel(inner)
+    assert wrapped.hop_length == inner.hop_length and wrapped.time_per_frame == inner.time_per_frame
+    wrapped(np.zeros(16000, np.float32), chunk_length=20)
+    assert inner.n_samples == 20 * 16000 and wrapped.nb_max_frames == 20 * 16000 // 160
