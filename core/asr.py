@@ -37,6 +37,15 @@ PROMPT_WORDS = 150
 MIN_HEARD = SAMPLE_RATE // 2
 MIN_GAP = SAMPLE_RATE // 5
 MIN_TAIL = MIN_HEARD + MIN_GAP
+# Speech Whisper passed over inside the transcript: a pause of GAP_SECONDS between segments
+# in which the voice detector hears GAP_HEARD of speech (away from the pause's edges), or a
+# segment of SPARSE_SECONDS or more with under SPARSE_RATE words a second. Words recovered
+# there that repeat the NEIGHBOUR_WORDS either side are the neighbours' words, timed loosely.
+GAP_SECONDS = 2.0
+GAP_HEARD = SAMPLE_RATE
+SPARSE_SECONDS = 8.0
+SPARSE_RATE = 0.5
+NEIGHBOUR_WORDS = 20
 
 # Called with (seconds of audio done, seconds in all) as segments come out of the decoder.
 ProgressCallback = Callable[[float, float], None]
@@ -205,49 +214,42 @@ class Recognizer:
         return Recognition(segments, language, probability)
 
     def _transcribe(self, samples: Any, kwargs: dict[str, Any]) -> tuple[Iterator[Any], Any]:
-        """faster-whisper's transcribe, plus the speech its last window left undecoded."""
+        """faster-whisper's transcribe, plus the speech its windows skipped."""
         segments, info = self.model.transcribe(samples, **kwargs)
-        return self._with_tail(samples, segments, kwargs, str(info.language)), info
+        return self._recover(samples, segments, kwargs, str(info.language)), info
 
-    def _with_tail(
+    def _recover(
         self, samples: Any, segments: Iterable[Any], kwargs: dict[str, Any], language: str
     ) -> Iterator[Any]:
-        """Yield `segments`, then decode what follows the last of them if a voice detector
-        hears speech there.
+        """Yield `segments`, and decode again the speech Whisper passed over, where a voice
+        detector hears it: in a pause of GAP_SECONDS or more between segments, in a long
+        segment with few words, and after the last segment.
 
-        Whisper sometimes ends its last window early: on the long benchmark file the final
-        sentence ("She had your dark suit...", after a 1 s pause) came back in one run and
-        not in another, depending only on where the windows fell. The tail is decoded with
-        the text before it as its prompt; what Whisper itself calls silence is left out."""
-        last = None
-        tokens: list[int] = []
-        earlier: list[Any] = []
+        Whisper sometimes ends its last window early (the long benchmark file's final
+        sentence came back in one run and not another, depending only on where the windows
+        fell), drops a window it judges silent, or jumps its timestamps over speech (a 26 s
+        segment "in this regard." over a whole paragraph of the hour benchmark). Bare
+        faster-whisper loses that speech, differently on every perturbation of its input.
+        The span is decoded with the text before it as its prompt; what Whisper itself calls
+        silence, and what repeats the text around the span, is left out. Only with VAD on:
+        the voice detector is what the user asked to trust."""
+        if not kwargs["vad_filter"]:
+            yield from segments
+            return
+        recovery = _Recovery(self, samples, kwargs, language)
         for segment in segments:
+            start = int(float(segment.start) * SAMPLE_RATE)
+            if start - recovery.at >= GAP_SECONDS * SAMPLE_RATE:
+                yield from recovery.fill(start, _plain_words(segment.text))
+            if _sparse(segment):
+                redone = recovery.redo(segment)
+                if redone:
+                    yield from redone
+                    continue
+            recovery.keep(segment)
             yield segment
-            last = segment
-            earlier.append(segment)
-            tokens.extend(segment.tokens)
-        if last is None or not kwargs["vad_filter"]:
-            return
-        begin = int(float(last.end) * SAMPLE_RATE)
-        if not MIN_TAIL <= samples.size - begin <= TAIL_SECONDS * SAMPLE_RATE:
-            return  # too short to hold what _speech_after asks for: no VAD pass at all
-        start = _speech_after(samples[begin:])
-        if start is None:
-            return
-        start += begin
-        prompt = tokens if kwargs["condition_on_previous_text"] else kwargs["initial_prompt"]
-        found, _ = self.model.transcribe(
-            samples[start:], **{**kwargs, "language": language, "initial_prompt": prompt}
-        )
-        shift = start / SAMPLE_RATE
-        no_speech, log_prob = _silence_rule(kwargs)
-        for segment in found:
-            if _filler(segment, earlier, no_speech, log_prob):
-                continue
-            earlier.append(segment)
-            log.debug("recovered after %.2f s: %s", shift, segment.text)
-            yield _shifted(segment, shift)
+        if recovery.earlier:
+            yield from recovery.tail()
 
     def _context(
         self,
@@ -302,6 +304,103 @@ def _silence_rule(kwargs: dict[str, Any]) -> tuple[float, float]:
     no_speech = kwargs["no_speech_threshold"]
     log_prob = kwargs["log_prob_threshold"]
     return (0.6 if no_speech is None else no_speech), (-1.0 if log_prob is None else log_prob)
+
+
+class _Recovery:
+    """What `Recognizer._recover` knows of the transcript so far, and how it decodes a span
+    of `samples` again: with that transcript's tokens as the prompt, the language fixed."""
+
+    def __init__(
+        self, recognizer: Recognizer, samples: Any, kwargs: dict[str, Any], language: str
+    ) -> None:
+        self.recognizer = recognizer
+        self.samples = samples
+        self.kwargs = {**kwargs, "language": language}
+        self.no_speech, self.log_prob = _silence_rule(kwargs)
+        self.at = 0  # the sample where the transcript so far ends
+        self.tokens: list[int] = []
+        self.earlier: list[Any] = []
+
+    def keep(self, segment: Any) -> None:
+        self.earlier.append(segment)
+        self.tokens.extend(segment.tokens)
+        self.at = max(self.at, int(float(segment.end) * SAMPLE_RATE))
+
+    def fill(self, end: int, next_words: list[str]) -> list[Any]:
+        """The speech in the pause from the transcript's end to `end` (where the next
+        segment starts, its words `next_words`), if the voice detector hears a second of it
+        away from the pause's edges."""
+        found = _speech_within(self.samples[self.at : end])
+        if found is None:
+            return []
+        around = _recent_words(self.earlier)[-NEIGHBOUR_WORDS:] + next_words[:NEIGHBOUR_WORDS]
+        return self._decode(self.at + found, end, around)
+
+    def redo(self, segment: Any) -> list[Any] | None:
+        """The segment's span decoded again, when that finds clearly more words than the
+        segment has (so it jumped over speech); None to keep the segment."""
+        start = int(float(segment.start) * SAMPLE_RATE)
+        end = int(float(segment.end) * SAMPLE_RATE)
+        before = len(self.earlier), list(self.tokens), self.at
+        found = self._decode(start, end, [])
+        if sum(len(_plain_words(s.text)) for s in found) > 2 * len(segment.text.split()) + 2:
+            return found
+        self.earlier[before[0] :], self.tokens, self.at = [], before[1], before[2]
+        return None
+
+    def tail(self) -> list[Any]:
+        """The speech after the last segment that Whisper's last window left undecoded."""
+        begin = self.at
+        if not MIN_TAIL <= self.samples.size - begin <= TAIL_SECONDS * SAMPLE_RATE:
+            return []  # too short to hold what _speech_after asks for: no VAD pass at all
+        start = _speech_after(self.samples[begin:])
+        if start is None:
+            return []
+        return self._decode(begin + start, self.samples.size, [])
+
+    def _decode(self, start: int, end: int, around: list[str]) -> list[Any]:
+        """Decode samples[start:end] prompted with the transcript so far; keep what is not
+        filler and does not repeat `around`, shifted onto the input's timeline, and add it
+        to the transcript."""
+        kwargs = self.kwargs
+        prompt = self.tokens if kwargs["condition_on_previous_text"] else kwargs["initial_prompt"]
+        model = self.recognizer.model
+        segments, _ = model.transcribe(
+            self.samples[start:end], **{**kwargs, "initial_prompt": prompt or None}
+        )
+        shift = start / SAMPLE_RATE
+        kept: list[Any] = []
+        for segment in segments:
+            if _filler(segment, self.earlier, self.no_speech, self.log_prob):
+                continue
+            if around and _said(segment.text, around):
+                continue
+            moved = _shifted(segment, shift)
+            log.debug("recovered at %.2f s: %s", moved.start, moved.text)
+            self.keep(moved)
+            kept.append(moved)
+        return kept
+
+
+def _sparse(segment: Any) -> bool:
+    """A segment long enough and with few enough words that Whisper may have jumped its
+    timestamps over speech ("in this regard." for 26 s)."""
+    seconds = float(segment.end) - float(segment.start)
+    return seconds >= SPARSE_SECONDS and len(segment.text.split()) < SPARSE_RATE * seconds
+
+
+def _speech_within(samples: Any) -> int | None:
+    """Where speech starts in a pause between two segments, a little before the voice
+    detector's onset; None unless it hears GAP_HEARD of speech away from both edges (the
+    words either side, timed loosely, are not speech Whisper missed)."""
+    if samples.size < GAP_HEARD + 2 * MIN_GAP:
+        return None
+    low, high = MIN_GAP, samples.size - MIN_GAP
+    chunks = [(max(a, low), min(b, high)) for a, b in _voiced(samples, pad_ms=0)]
+    chunks = [(a, b) for a, b in chunks if b > a]
+    if sum(b - a for a, b in chunks) < GAP_HEARD:
+        return None
+    return max(0, chunks[0][0] - SAMPLE_RATE // 4)
 
 
 def _speech_after(samples: Any) -> int | None:
@@ -385,8 +484,13 @@ def _filler(segment: Any, earlier: Sequence[Any], no_speech: float, log_prob: fl
         return False
     if segment.avg_logprob < log_prob:
         return True
-    words = _plain_words(segment.text)
-    before = _recent_words(earlier)
+    return _said(segment.text, _recent_words(earlier))
+
+
+def _said(text: str, before: list[str]) -> bool:
+    """Whether nearly all of `text`'s word pairs (its words, when under three) are in
+    `before`; empty text counts as said."""
+    words = _plain_words(text)
     if len(words) < 3:
         return " ".join(words) in " ".join(before) if words else True
     seen = set(pairwise(before))

@@ -3,7 +3,7 @@ last window leaves undecoded, and the filler Whisper writes into pauses."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
@@ -14,7 +14,9 @@ from ffscribe.core import media
 from ffscribe.core.asr import (
     Recognizer,
     _filler,
+    _sparse,
     _speech_after,
+    _speech_within,
     _transcribe_kwargs,
     _trim_cut_tail,
 )
@@ -69,12 +71,71 @@ def test_the_speech_a_last_window_left_out_is_decoded(
     paris = next(i for i, s in enumerate(whole) if "paris" in s.text.lower())
     kept = whole[: paris + 1]
     assert "station" not in " ".join(s.text for s in kept).lower()
-    out = list(recognizer._with_tail(sentences.samples, iter(kept), kwargs, "en"))
+    out = list(recognizer._recover(sentences.samples, iter(kept), kwargs, "en"))
     text = " ".join(s.text for s in out).lower()
     assert all(w in text for w in SENTENCES)
     recovered = out[len(kept) :]
     assert recovered[0].start >= kept[-1].end and recovered[-1].end <= sentences.duration + 0.5
     assert "station" in recovered[0].text.lower() and 8.0 < recovered[0].start < 9.5
+
+
+def _whole(recognizer: Recognizer, sentences: Audio) -> tuple[dict[str, Any], list[Any]]:
+    kwargs = _transcribe_kwargs(DecodeOptions(language="en"))
+    found, _ = recognizer.model.transcribe(sentences.samples, **kwargs)
+    return kwargs, list(found)
+
+
+def test_speech_skipped_between_segments_is_decoded(
+    recognizer: Recognizer, sentences: Audio
+) -> None:
+    kwargs, whole = _whole(recognizer, sentences)
+    # As if Whisper had dropped the third sentence's window (a real run cannot be made to).
+    station = next(i for i, s in enumerate(whole) if "station" in s.text.lower())
+    holed = whole[:station] + whole[station + 1 :]
+    out = list(recognizer._recover(sentences.samples, iter(holed), kwargs, "en"))
+    texts = [s.text.lower() for s in out]
+    assert [any(w in t for t in texts) for w in SENTENCES] == [True] * len(SENTENCES)
+    found = next(s for s in out if "station" in s.text.lower())
+    assert out.index(found) == station  # in its place, between its neighbours
+    assert whole[station - 1].end <= found.start and found.end <= whole[station + 1].start + 0.5
+    assert sum("paris" in t or "umbrella" in t for t in texts) == 2  # neighbours not repeated
+
+
+def test_a_segment_that_jumped_over_speech_is_decoded_again(
+    recognizer: Recognizer, sentences: Audio
+) -> None:
+    kwargs, whole = _whole(recognizer, sentences)
+    paris = next(i for i, s in enumerate(whole) if "paris" in s.text.lower())
+    umbrella = next(i for i, s in enumerate(whole) if "umbrella" in s.text.lower())
+    # Whisper's timestamp jump: a few words, then an end far beyond them.
+    jumped = replace(whole[paris], text=" Today.", end=whole[umbrella].end)
+    assert _sparse(jumped) and not any(_sparse(s) for s in whole)
+    stream = [*whole[:paris], jumped, *whole[umbrella + 1 :]]
+    out = list(recognizer._recover(sentences.samples, iter(stream), kwargs, "en"))
+    text = " ".join(s.text for s in out).lower()
+    positions = [text.find(w) for w in SENTENCES]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions)
+    assert all(a.end <= b.start + 1e-6 for a, b in pairwise(out))
+
+
+def test_a_whole_transcript_is_left_as_it_is(recognizer: Recognizer, sentences: Audio) -> None:
+    kwargs, whole = _whole(recognizer, sentences)
+    assert list(recognizer._recover(sentences.samples, iter(whole), kwargs, "en")) == whole
+    no_vad = {**kwargs, "vad_filter": False}
+    holed = whole[:2] + whole[3:]
+    assert list(recognizer._recover(sentences.samples, iter(holed), no_vad, "en")) == holed
+
+
+def test_a_pause_holds_missed_speech_only_away_from_its_edges(sentences: Audio) -> None:
+    assert _speech_within(np.zeros(4 * RATE, np.float32)) is None
+    assert _speech_within(sentences.samples[: RATE // 2]) is None  # too short to look at
+    # 8.0-12.0 s is the third sentence: speech throughout, found near the start.
+    start = _speech_within(sentences.samples[8 * RATE : 12 * RATE])
+    assert start is not None and start < RATE
+    # Half a second either side of a pause: the neighbours' words, not missed speech.
+    quiet = np.zeros(3 * RATE, np.float32)
+    edges = np.concatenate([sentences.samples[int(7.9 * RATE) : 8 * RATE], quiet])
+    assert _speech_within(edges) is None
 
 
 def test_no_tail_is_decoded_after_the_last_words(sentences: Audio) -> None:
