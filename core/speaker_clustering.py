@@ -148,8 +148,7 @@ def _refine(points: Floats, labels: Labels, *, rounds: int = 5) -> Labels:
     """Each point moved to the cluster whose (cosine) centroid is nearest, a few times over."""
     for _ in range(rounds):
         present = np.unique(labels)
-        centroids = np.stack([points[labels == j].mean(axis=0) for j in present])
-        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+        centroids = unit_rows(np.stack([points[labels == j].mean(axis=0) for j in present]))
         new = present[np.argmax(points @ centroids.T, axis=1)]
         if (new == labels).all():
             break
