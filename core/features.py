@@ -10,6 +10,9 @@ same numbers, bit for bit, holding one block of frames at a time.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,19 @@ class BlockwiseLogMel:
 
     def __init__(self, extractor: Any) -> None:
         self._inner = extractor
+        self._local = threading.local()
+
+    @contextmanager
+    def floor(self, top: Any) -> Iterator[None]:
+        """Within this block, on this thread, the floor is FLOOR_DB below `top` (a log10 mel
+        power, e.g. a whole input's loudest, from `loudest`) rather than below the loudest
+        frame of the audio at hand, unless that is louder: the features of a part cut from
+        a long input are then those of the whole."""
+        self._local.top = np.float32(top)
+        try:
+            yield
+        finally:
+            self._local.top = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -43,10 +59,25 @@ class BlockwiseLogMel:
             return inner(waveform, padding=padding, chunk_length=chunk_length)  # reflect
             # padding needs more samples than half a window: the extractor's own path
         log_spec = log_mel_power(samples, inner.mel_filters, n_fft, inner.hop_length, padding)
-        np.maximum(log_spec, log_spec.max() - FLOOR_DB, out=log_spec)
+        loudest = log_spec.max()
+        top = getattr(self._local, "top", None)
+        if top is not None and top > loudest:
+            loudest = top
+        np.maximum(log_spec, loudest - FLOOR_DB, out=log_spec)
         log_spec += 4.0
         log_spec /= 4.0
         return log_spec
+
+
+def loudest(extractor: Any, samples: Any, grid: int = 0) -> Any:
+    """The largest log10 mel power of `samples` (np.float32; -10.0 when there are too few
+    samples for a frame), on frames centred `grid` samples into them and every hop after:
+    where the frames of a longer signal that has `samples` inside it fall."""
+    samples = np.asarray(samples, dtype=np.float32)[grid:]
+    if samples.size <= extractor.n_fft // 2:
+        return np.float32(-10.0)
+    power = log_mel_power(samples, extractor.mel_filters, extractor.n_fft, extractor.hop_length, 0)
+    return power.max() if power.size else np.float32(-10.0)
 
 
 def log_mel_power(samples: Any, mel_filters: Any, n_fft: int, hop: int, padding: int = 160) -> Any:
@@ -59,10 +90,7 @@ def log_mel_power(samples: Any, mel_filters: Any, n_fft: int, hop: int, padding:
     frames = (length + 2 * half - n_fft) // hop  # one fewer than the extractor makes
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
     out = np.empty((mel_filters.shape[0], frames), dtype=np.float32)
-    starts = list(range(0, frames, BLOCK_FRAMES))
-    if len(starts) > 1 and frames - starts[-1] < MIN_BLOCK_FRAMES:
-        starts.pop()
-    for first, last in zip(starts, [*starts[1:], frames], strict=True):
+    for first, last in frame_blocks(frames):
         span = _padded(samples, padding, half, first * hop, (last - 1) * hop + n_fft)
         windows = np.lib.stride_tricks.sliding_window_view(span, n_fft)[::hop] * window
         spectrum = np.fft.rfft(windows, n=n_fft, axis=-1).astype(np.complex64).T
@@ -70,6 +98,16 @@ def log_mel_power(samples: Any, mel_filters: Any, n_fft: int, hop: int, padding:
         mel = mel_filters @ power
         out[:, first:last] = np.log10(np.clip(mel, a_min=1e-10, a_max=None))
     return out
+
+
+def frame_blocks(frames: int) -> list[tuple[int, int]]:
+    """[first, last) ranges of BLOCK_FRAMES frames covering `frames`, a last one shorter than
+    MIN_BLOCK_FRAMES joined to the one before (so a block's matrix product adds up in the
+    same order as one over every frame)."""
+    starts = list(range(0, frames, BLOCK_FRAMES))
+    if len(starts) > 1 and frames - starts[-1] < MIN_BLOCK_FRAMES:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], frames], strict=True))
 
 
 def _padded(samples: Any, padding: int, half: int, start: int, stop: int) -> Any:

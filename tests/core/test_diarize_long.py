@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ffscribe.core import features
 from ffscribe.core.diarize_offline import (
     CONTEXT,
     EMBED_BATCH,
@@ -74,3 +75,28 @@ def test_batched_embedding_is_embedding_all_at_once(encoder: SpeakerEncoder) -> 
     batched = embed_windows(encoder, mel, timeline, starts)
     np.testing.assert_array_equal(batched, encoder.embed(everything))
     assert embed_windows(encoder, mel, timeline, starts[:0]).shape == (0, 256)
+
+
+def whole_mel(encoder: SpeakerEncoder, samples: np.ndarray) -> np.ndarray:
+    """The reference: every frame's spectrum at once, as the encoder computed it before."""
+    padded = np.pad(samples.astype(np.float32), 200)
+    count = 1 + (len(padded) - 400) // 160
+    frames = np.lib.stride_tricks.as_strided(
+        padded, shape=(count, 400), strides=(padded.strides[0] * 160, padded.strides[0])
+    )
+    window = np.hanning(401)[:-1].astype(np.float32)
+    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+    return (power.astype(np.float32) @ encoder.mel_basis).astype(np.float32)
+
+
+@pytest.mark.parametrize("frames", [1, 300, 3 * 256, 3 * 256 + 1, 3 * 256 + 255, 3 * 256 + 256])
+def test_the_mel_of_blocks_is_the_mel_of_the_whole(
+    encoder: SpeakerEncoder, frames: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blocks of the shortest length allowed: every case of a last block, short or not.
+    monkeypatch.setattr(features, "BLOCK_FRAMES", features.MIN_BLOCK_FRAMES)
+    samples = load(str(MEDIA / "long_speech.wav")).samples[16000 : 16000 + (frames - 1) * 160]
+    expected = whole_mel(encoder, samples)
+    got = encoder.mel(samples)
+    assert got.shape == expected.shape == (frames, 40)
+    np.testing.assert_array_equal(got, expected)
