@@ -11,7 +11,6 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from ffscribe.core.errors import EnvironmentMissing, UsageError
-from ffscribe.core.features import BlockwiseLogMel
 from ffscribe.core.options import DecodeOptions, ModelOptions, cpu_cores, default_jobs
 from ffscribe.core.split import cut_points, part_count, sounding
 from ffscribe.core.transcript import ModelInfo, Segment, Word
@@ -108,6 +107,9 @@ class Recognizer:
     def __init__(self, model_path: str, name: str, options: ModelOptions) -> None:
         from faster_whisper import WhisperModel
 
+        from ffscribe.core import silero  # numpy: not at import, which --help pays for
+        from ffscribe.core.features import BlockwiseLogMel
+
         self.device = parse_device(options.device, options.compute_type)
         self.workers = options.jobs or default_jobs(self.device.kind)
         threads = options.threads or max(1, cpu_cores() // self.workers)
@@ -130,6 +132,7 @@ class Recognizer:
         # faster-whisper's extractor holds an input's every frame and spectrum at once
         # (3 GiB for an hour); this one gives the same features a block at a time.
         self.model.feature_extractor = BlockwiseLogMel(self.model.feature_extractor)
+        silero.install()  # and Silero's windows are built a batch at a time
         _encode_first_window_once(self.model)
 
     @property

@@ -1,0 +1,47 @@
+"""Silero's probabilities, batch by batch, are faster-whisper's own, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from faster_whisper.vad import SileroVADModel, VadOptions, get_speech_timestamps, get_vad_model
+
+from ffscribe.core import media, silero
+from tests.conftest import MEDIA
+
+
+def _original(audio: np.ndarray) -> np.ndarray:
+    model = get_vad_model()  # the original writes zeros into its input: give it a copy
+    return np.asarray(SileroVADModel.__call__(model, audio.copy()))
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    samples = media.load(str(MEDIA / "long_speech.wav")).samples
+    return samples[: samples.size // 512 * 512]
+
+
+def test_probabilities_equal_faster_whispers_across_batches(
+    speech: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = get_vad_model().session
+    kept = speech.copy()
+    # 20 s is 625 windows: one batch as faster-whisper runs it...
+    assert np.array_equal(silero.probabilities(session, speech), _original(speech))
+    # ...and over 10,000 windows (a long input), several, with the state carried between.
+    long = np.tile(speech, 40)
+    assert long.size // 512 > 2 * silero.BATCH
+    assert np.array_equal(silero.probabilities(session, long), _original(long))
+    assert np.array_equal(speech, kept)  # its input left alone
+
+
+def test_installed_the_speech_found_is_the_same(speech: np.ndarray) -> None:
+    options = VadOptions(min_silence_duration_ms=500)
+    silero.install()
+    silero.install()  # idempotent
+    model = get_vad_model()
+    assert getattr(model, "blockwise", False) and isinstance(model, SileroVADModel)
+    found = get_speech_timestamps(speech, options)
+    assert found and np.array_equal(model(speech[:5120]), _original(speech[:5120]))
+    with pytest.raises(ValueError, match="multiple of 512"):
+        silero.probabilities(model.session, speech[:1000])
