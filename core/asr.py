@@ -44,6 +44,8 @@ GAP_SECONDS = 2.0
 GAP_HEARD = SAMPLE_RATE
 SPARSE_SECONDS = 8.0
 SPARSE_RATE = 0.5
+WORD_SECONDS = 0.25  # the least speech a word of a sparse segment takes (4 words a second)
+MIN_REDONE_WORDS = 3  # what decoding the speech a segment jumped over must find to count
 NEIGHBOUR_WORDS = 20
 
 # Called with (seconds of audio done, seconds in all) as segments come out of the decoder.
@@ -340,15 +342,25 @@ class _Recovery:
         return self._decode(self.at + found, end, around)
 
     def redo(self, segment: Any) -> list[Any] | None:
-        """The segment's span decoded again, when that finds clearly more words than the
-        segment has (so it jumped over speech); None to keep the segment."""
+        """A long segment with few words, and speech the voice detector hears in its span
+        after about the time those words take: Whisper jumped its timestamps over that
+        speech. Returns the segment, ended where that speech starts, and the speech decoded
+        after it (its prompt includes the segment); None to keep the segment as it is (no
+        such speech, or no words found in it). Decoding the whole span again gives the
+        same jump: it starts with the same words and the same prompt."""
         start = int(float(segment.start) * SAMPLE_RATE)
         end = int(float(segment.end) * SAMPLE_RATE)
-        before = len(self.earlier), list(self.tokens), self.at
-        found = self._decode(start, end, [])
-        if sum(len(_plain_words(s.text)) for s in found) > 2 * len(segment.text.split()) + 2:
-            return found
-        self.earlier[before[0] :], self.tokens, self.at = [], before[1], before[2]
+        own = _plain_words(segment.text)
+        resume = _after_words(self.samples[start:end], len(own))
+        if resume is None:
+            return None
+        state = len(self.earlier), list(self.tokens), self.at
+        head = replace(segment, end=(start + resume) / SAMPLE_RATE)
+        self.keep(head)
+        found = self._decode(start + resume, end, own)
+        if sum(len(_plain_words(s.text)) for s in found) >= MIN_REDONE_WORDS:
+            return [head, *found]
+        self.earlier[state[0] :], self.tokens, self.at = [], state[1], state[2]
         return None
 
     def tail(self) -> list[Any]:
@@ -390,6 +402,20 @@ def _sparse(segment: Any) -> bool:
     timestamps over speech ("in this regard." for 26 s)."""
     seconds = float(segment.end) - float(segment.start)
     return seconds >= SPARSE_SECONDS and len(segment.text.split()) < SPARSE_RATE * seconds
+
+
+def _after_words(samples: Any, words: int) -> int | None:
+    """In a sparse segment's span, where the speech after its own `words` starts (a little
+    before the voice detector's onset): the first stretch of speech that begins once
+    WORD_SECONDS a word have been heard. None unless GAP_HEARD of speech follows."""
+    chunks = _voiced(samples, pad_ms=0)
+    heard = 0
+    for index, (begin, finish) in enumerate(chunks):
+        if heard >= words * WORD_SECONDS * SAMPLE_RATE and begin > 0:
+            after = sum(b - a for a, b in chunks[index:])
+            return max(0, begin - SAMPLE_RATE // 4) if after >= GAP_HEARD else None
+        heard += finish - begin
+    return None
 
 
 def _speech_within(samples: Any) -> int | None:
