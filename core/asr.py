@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ffscribe.asr")
 
-LANGUAGE_SECONDS = 300  # how much of a split input language detection looks at
 CONTEXT_SECONDS = 20.0  # speech before a cut decoded to prompt the part after it
 TAIL_SECONDS = 30.0  # the most a last window can leave undecoded (one window)
 SAMPLE_RATE = 16000  # media.SAMPLE_RATE; not imported, as media loads numpy at import
@@ -193,24 +192,44 @@ class Recognizer:
         kwargs: dict[str, Any],
         progress: ProgressCallback | None,
     ) -> Recognition:
-        language, probability = self._language(audio, kwargs)
-        kwargs = {**kwargs, "language": language}
         no_speech, log_prob = _silence_rule(kwargs)
         rate = audio.sample_rate
         tracker = _PartsProgress(progress, audio.duration, len(parts))
+        pieces = [audio.samples[a:b] for a, b in parts]
+        # Each part gets the features the whole input would have: the voice detector runs
+        # over the whole, its speech split at the cuts, and the log-mel floor is set by the
+        # whole's loudest frame, not each part's (Whisper's text changes with the floor:
+        # on the 676 s benchmark file a part decoded with its own lost 8 words that the
+        # whole had; with the whole's, the first part's text is the whole's, word for word).
+        from ffscribe.core.features import loudest
 
-        def run(index: int) -> tuple[Segment, ...]:
+        everywhere = _speech_chunks(audio.samples, kwargs)
+        voiced = _split_chunks(everywhere, parts)
+        sizes = [_collected_size(p, v) for p, v in zip(pieces, voiced, strict=True)]
+        extractor = self.model.feature_extractor
+
+        def loudest_in(index: int) -> Any:
+            # On the frames of the whole's features: sum(sizes[:index]) samples before.
+            grid = -sum(sizes[:index]) % int(extractor.hop_length)
+            return loudest(extractor, _collected(pieces[index], voiced[index]), grid)
+
+        def run(index: int, top: Any, language: str) -> tuple[Segment, ...]:
             a, b = parts[index]
-            prompt = self._context(audio, parts, index, speech, kwargs) if index else None
-            part_kwargs = {**kwargs, "initial_prompt": prompt} if prompt else kwargs
-            segments, _ = self._transcribe(audio.samples[a:b], part_kwargs)
-            offset = audio.offset + a / rate
-            found = _collect(segments, offset, (b - a) / rate, tracker.callback(index))
+            decode = {**kwargs, "language": language}
+            with extractor.floor(top):
+                prompt = self._context(audio, parts, index, speech, decode) if index else None
+                part_kwargs = {**decode, "initial_prompt": prompt} if prompt else decode
+                segments, _ = self._transcribe(pieces[index], part_kwargs, voiced[index])
+                offset = audio.offset + a / rate
+                found = _collect(segments, offset, (b - a) / rate, tracker.callback(index))
             return found if index == len(parts) - 1 else _trim_cut_tail(found, no_speech, log_prob)
 
+        indices = range(len(parts))
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ffscribe-asr") as pool:
             try:
-                results = list(pool.map(run, range(len(parts))))
+                top = max(pool.map(loudest_in, indices))
+                language, probability = self._language(audio, everywhere, top, kwargs)
+                results = list(pool.map(run, indices, [top] * len(parts), [language] * len(parts)))
             except BaseException:  # Ctrl-C, or a part failed: don't wait for the others
                 tracker.stop.set()
                 raise
@@ -218,9 +237,21 @@ class Recognizer:
         segments = tuple(replace(s, id=i) for i, s in enumerate(merged))
         return Recognition(segments, language, probability)
 
-    def _transcribe(self, samples: Any, kwargs: dict[str, Any]) -> tuple[Iterator[Any], Any]:
-        """faster-whisper's transcribe, plus the speech its windows skipped."""
-        segments, info = self.model.transcribe(samples, **kwargs)
+    def _transcribe(
+        self, samples: Any, kwargs: dict[str, Any], voiced: list[dict[str, int]] | None = None
+    ) -> tuple[Iterator[Any], Any]:
+        """faster-whisper's transcribe, plus the speech its windows skipped. With `voiced`
+        (the voice detector's speech in `samples`, found already), only that speech is
+        decoded and the times put back, as faster-whisper does with its VAD filter on."""
+        if voiced is None:
+            segments, info = self.model.transcribe(samples, **kwargs)
+        else:
+            from faster_whisper.transcribe import restore_speech_timestamps
+
+            found, info = self.model.transcribe(
+                _collected(samples, voiced), **{**kwargs, "vad_filter": False}
+            )
+            segments = restore_speech_timestamps(found, voiced, SAMPLE_RATE) if voiced else found
         return self._recover(samples, segments, kwargs, str(info.language)), info
 
     def _recover(
@@ -282,18 +313,23 @@ class Recognizer:
         tokens = [int(t) for s in segments for t in s.tokens]
         return tokens or None
 
-    def _language(self, audio: Audio, kwargs: dict[str, Any]) -> tuple[str, float]:
-        """Detect the language once for the whole input, so every part uses the same."""
+    def _language(
+        self, audio: Audio, voiced: list[dict[str, int]] | None, top: Any, kwargs: dict[str, Any]
+    ) -> tuple[str, float]:
+        """Detect the language once for the whole input, so every part uses the same: from
+        the first window of the whole's speech (`voiced`), with the whole's log-mel floor
+        `top`, as faster-whisper would detect it decoding the input in one piece."""
         if kwargs["language"]:
             return str(kwargs["language"]), 1.0
         if not self.multilingual:
             return "en", 1.0
-        # The first minutes are enough (faster-whisper looks at one 30 s window of speech);
-        # VAD over the whole of a long input only to find that window took hundreds of MiB.
-        head = audio.samples[: LANGUAGE_SECONDS * audio.sample_rate]
-        language, probability, _ = self.model.detect_language(
-            head, vad_filter=bool(kwargs["vad_filter"])
-        )
+        extractor = self.model.feature_extractor
+        window = int(extractor.n_samples)
+        # A little over one window: its last frames read the samples after it.
+        head = _speech_head(audio.samples, voiced, window + int(extractor.n_fft))
+        with extractor.floor(top):
+            features = extractor(head)
+        language, probability, _ = self.model.detect_language(features=features)
         return str(language), float(probability)
 
     def _batched_pipeline(self) -> Any:
@@ -430,6 +466,66 @@ def _speech_within(samples: Any) -> int | None:
     if sum(b - a for a, b in chunks) < GAP_HEARD:
         return None
     return max(0, chunks[0][0] - SAMPLE_RATE // 4)
+
+
+def _speech_chunks(samples: Any, kwargs: dict[str, Any]) -> list[dict[str, int]] | None:
+    """The voice detector's speech in `samples` with the decode's VAD settings, as
+    faster-whisper's VAD filter finds it; None with the filter off."""
+    if not kwargs["vad_filter"]:
+        return None
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    parameters = kwargs["vad_parameters"]
+    options = VadOptions(**parameters) if isinstance(parameters, dict) else parameters
+    return list(get_speech_timestamps(samples, options or VadOptions()))
+
+
+def _split_chunks(
+    voiced: list[dict[str, int]] | None, parts: list[tuple[int, int]]
+) -> list[list[dict[str, int]] | None]:
+    """`voiced` (speech over a whole input) for each part, cut at the part's ends and counted
+    from its start: the parts' speech laid end to end is the whole's."""
+    if voiced is None:
+        return [None] * len(parts)
+    out: list[list[dict[str, int]] | None] = []
+    for a, b in parts:
+        inside = [(max(c["start"], a), min(c["end"], b)) for c in voiced]
+        out.append([{"start": x - a, "end": y - a} for x, y in inside if y > x])
+    return out
+
+
+def _collected(samples: Any, voiced: list[dict[str, int]] | None) -> Any:
+    """The speech of `samples` end to end (all of it when `voiced` is None)."""
+    if voiced is None:
+        return samples
+    import numpy as np
+    from faster_whisper.vad import collect_chunks
+
+    return np.concatenate(collect_chunks(samples, voiced)[0])
+
+
+def _speech_head(samples: Any, voiced: list[dict[str, int]] | None, size: int) -> Any:
+    """The first `size` samples of the speech of `samples` laid end to end (of `samples`
+    itself when `voiced` is None), gathering no more of it than that."""
+    if voiced is None:
+        return samples[:size]
+    import numpy as np
+
+    head: list[Any] = []
+    left = size
+    for chunk in voiced:
+        if left <= 0:
+            break
+        piece = samples[chunk["start"] : min(chunk["end"], chunk["start"] + left)]
+        head.append(piece)
+        left -= piece.size
+    return np.concatenate(head) if head else samples[:0]
+
+
+def _collected_size(samples: Any, voiced: list[dict[str, int]] | None) -> int:
+    if voiced is None:
+        return int(samples.size)
+    return sum(int(c["end"]) - int(c["start"]) for c in voiced)
 
 
 def _speech_after(samples: Any) -> int | None:

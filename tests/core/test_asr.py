@@ -14,15 +14,18 @@ from ffscribe.core import media
 from ffscribe.core.asr import (
     Recognizer,
     _filler,
+    _quiet_within,
     _sparse,
     _speech_after,
     _speech_within,
+    _split_chunks,
     _transcribe_kwargs,
     _trim_cut_tail,
 )
 from ffscribe.core.media import Audio
 from ffscribe.core.models import resolve_model
 from ffscribe.core.options import DecodeOptions, ModelOptions
+from ffscribe.core.split import cut_points, part_count, sounding
 from ffscribe.core.transcript import Segment
 from tests.conftest import MEDIA, TEST_MODEL
 
@@ -59,6 +62,41 @@ def test_a_long_input_is_cut_into_parts_and_comes_back_whole(
     assert all(a.end <= b.start + 1e-6 for a, b in pairwise(result.segments))
     assert result.segments[0].start >= 100.0 and result.segments[-1].end <= 100.0 + audio.duration
     assert seen[-1][0] == pytest.approx(audio.duration) and seen[-1][1] == audio.duration
+
+
+def test_a_first_part_reads_as_the_whole_input_does(
+    recognizer: Recognizer, sentences: Audio
+) -> None:
+    # Its speech and its log-mel floor are the whole's (the loudest frame may lie in a
+    # later part), so until its last window nears the cut its text is the unsplit text.
+    samples = np.concatenate([sentences.samples * np.float32(0.3)] * 4 + [sentences.samples] * 4)
+    audio = Audio(samples=samples, offset=0.0, source_duration=None, path="x.wav")
+    parts = cut_points(
+        sounding(samples), samples.size, part_count(audio.duration, 2), _quiet_within(samples)
+    )
+    assert len(parts) == 2
+    settled = parts[0][1] / RATE - 30.0  # before the window that reaches the cut
+    kwargs = _transcribe_kwargs(DecodeOptions(language="en"))
+    whole, _ = recognizer.model.transcribe(samples, **kwargs)
+    expected = [(s.start, s.text) for s in whole if s.end < settled]
+    split = recognizer.recognize(audio, DecodeOptions(language="en"))
+    got = [(s.start, s.text) for s in split.segments if s.end < settled]
+    assert len(expected) >= 4 and got == expected
+
+
+def test_the_speech_of_a_whole_is_split_at_the_cuts() -> None:
+    voiced = [{"start": 0, "end": 100}, {"start": 150, "end": 400}, {"start": 500, "end": 600}]
+    parts = [(0, 200), (200, 520), (520, 700)]
+    split = _split_chunks(voiced, parts)
+    assert split == [
+        [{"start": 0, "end": 100}, {"start": 150, "end": 200}],
+        [{"start": 0, "end": 200}, {"start": 300, "end": 320}],
+        [{"start": 0, "end": 80}],
+    ]
+    sizes = [sum(c["end"] - c["start"] for c in part or []) for part in split]
+    assert sum(sizes) == sum(c["end"] - c["start"] for c in voiced)
+    assert _split_chunks(None, parts) == [None, None, None]
+    assert _split_chunks([], parts) == [[], [], []]
 
 
 def test_the_speech_a_last_window_left_out_is_decoded(
@@ -233,3 +271,16 @@ def test_default_workers_follow_the_device() -> None:
 
     assert default_jobs("cuda") == 1
     assert default_jobs("cpu") == max(1, min(4, cpu_cores()))
+
+
+def test_a_split_input_detects_its_language_as_the_whole_would(sentences: Audio) -> None:
+    from faster_whisper import WhisperModel
+
+    path = resolve_model("base").path  # multilingual: the language is detected
+    samples = np.concatenate([sentences.samples] * 4)  # 78 s: two parts
+    audio = Audio(samples=samples, offset=0.0, source_duration=None, path="x.wav")
+    ours = Recognizer(path, "base", ModelOptions(jobs=2)).recognize(audio, DecodeOptions())
+    bare = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=1)
+    _, info = bare.transcribe(samples, **_transcribe_kwargs(DecodeOptions()))  # detects now
+    assert ours.language == info.language == "en"
+    assert ours.language_probability == pytest.approx(info.language_probability, abs=1e-6)

@@ -53,3 +53,28 @@ def test_it_stands_in_for_the_extractor() -> None:
     assert wrapped.hop_length == inner.hop_length and wrapped.time_per_frame == inner.time_per_frame
     wrapped(np.zeros(16000, np.float32), chunk_length=20)
     assert inner.n_samples == 20 * 16000 and wrapped.nb_max_frames == 20 * 16000 // 160
+
+
+def test_a_part_floored_at_the_wholes_loudest_has_the_wholes_features(
+    speech: np.ndarray,
+) -> None:
+    # A quiet stretch, then a loud one: alone, the quiet part's floor is lower.
+    quiet = speech[: 8 * 16000 + 37] * np.float32(0.01)
+    whole = np.concatenate([quiet, speech[8 * 16000 : 16 * 16000]])
+    expected = FeatureExtractor()(whole)
+    top = features.loudest(FeatureExtractor(), whole)
+    # On the whole's frames (a grid of 160 from its start), from any point within it.
+    assert top == features.loudest(FeatureExtractor(), whole[16037:], grid=-16037 % 160)
+    assert top != features.loudest(FeatureExtractor(), whole[16037:])
+    wrapped = BlockwiseLogMel(FeatureExtractor())
+    alone = wrapped(quiet)
+    with wrapped.floor(top):
+        floored = wrapped(quiet)
+    inner = slice(0, quiet.size // 160 - 2)  # away from the end, where `whole` goes on
+    assert not np.array_equal(alone[:, inner], expected[:, inner])
+    assert np.array_equal(floored[:, inner], expected[:, inner])
+    assert np.array_equal(wrapped(quiet), alone)  # the floor ends with its block
+    # A part louder than the top given keeps its own floor.
+    with wrapped.floor(top - 10):
+        assert np.array_equal(wrapped(whole), expected)
+    assert features.loudest(FeatureExtractor(), whole[:100]) == np.float32(-10.0)
