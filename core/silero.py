@@ -26,8 +26,8 @@ def install() -> None:
     from faster_whisper.vad import get_vad_model
 
     model = get_vad_model()
-    if getattr(model, "blockwise", False):
-        return
+    if getattr(model, "blockwise", False) or not hasattr(model, "session"):
+        return  # done, or an older faster-whisper (two ONNX sessions): left as it is
 
     class Blockwise(type(model)):  # type: ignore[misc]
         blockwise = True

@@ -45,3 +45,15 @@ def test_installed_the_speech_found_is_the_same(speech: np.ndarray) -> None:
     assert found and np.array_equal(model(speech[:5120]), _original(speech[:5120]))
     with pytest.raises(ValueError, match="multiple of 512"):
         silero.probabilities(model.session, speech[:1000])
+
+
+def test_an_older_two_session_model_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import faster_whisper.vad
+
+    class TwoSessions:  # faster-whisper 1.1's Silero: an encoder and a decoder session
+        encoder_session = decoder_session = None
+
+    older = TwoSessions()
+    monkeypatch.setattr(faster_whisper.vad, "get_vad_model", lambda: older)
+    silero.install()
+    assert type(older) is TwoSessions
