@@ -125,3 +125,60 @@ def _runs(flags: Any) -> list[tuple[int, int]]:
 
     edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def speech_chunks(samples: Any, vad_parameters: Any) -> list[dict[str, int]]:
+    """The voice detector's speech in `samples` with faster-whisper's `vad_parameters` (a
+    dict, VadOptions or None for its defaults), as its VAD filter finds it."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(**vad_parameters) if isinstance(vad_parameters, dict) else vad_parameters
+    return list(get_speech_timestamps(samples, options or VadOptions()))
+
+
+def split_chunks(
+    voiced: list[dict[str, int]] | None, parts: list[tuple[int, int]]
+) -> list[list[dict[str, int]] | None]:
+    """`voiced` (speech over a whole input) for each part, cut at the part's ends and counted
+    from its start: the parts' speech laid end to end is the whole's."""
+    if voiced is None:
+        return [None] * len(parts)
+    out: list[list[dict[str, int]] | None] = []
+    for a, b in parts:
+        inside = [(max(c["start"], a), min(c["end"], b)) for c in voiced]
+        out.append([{"start": x - a, "end": y - a} for x, y in inside if y > x])
+    return out
+
+
+def collected(samples: Any, voiced: list[dict[str, int]] | None) -> Any:
+    """The speech of `samples` end to end (all of it when `voiced` is None)."""
+    if voiced is None:
+        return samples
+    import numpy as np
+    from faster_whisper.vad import collect_chunks
+
+    return np.concatenate(collect_chunks(samples, voiced)[0])
+
+
+def speech_head(samples: Any, voiced: list[dict[str, int]] | None, size: int) -> Any:
+    """The first `size` samples of the speech of `samples` laid end to end (of `samples`
+    itself when `voiced` is None), gathering no more of it than that."""
+    if voiced is None:
+        return samples[:size]
+    import numpy as np
+
+    head: list[Any] = []
+    left = size
+    for chunk in voiced:
+        if left <= 0:
+            break
+        piece = samples[chunk["start"] : min(chunk["end"], chunk["start"] + left)]
+        head.append(piece)
+        left -= piece.size
+    return np.concatenate(head) if head else samples[:0]
+
+
+def collected_size(samples: Any, voiced: list[dict[str, int]] | None) -> int:
+    if voiced is None:
+        return int(samples.size)
+    return sum(int(c["end"]) - int(c["start"]) for c in voiced)

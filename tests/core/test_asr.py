@@ -11,21 +11,19 @@ import numpy as np
 import pytest
 
 from ffscribe.core import media
-from ffscribe.core.asr import (
-    Recognizer,
-    _filler,
-    _quiet_within,
-    _sparse,
-    _speech_after,
-    _speech_within,
-    _split_chunks,
-    _transcribe_kwargs,
-    _trim_cut_tail,
-)
+from ffscribe.core.asr import Recognizer, _quiet_within, _transcribe_kwargs
 from ffscribe.core.media import Audio
 from ffscribe.core.models import resolve_model
 from ffscribe.core.options import DecodeOptions, ModelOptions
-from ffscribe.core.split import cut_points, part_count, sounding
+from ffscribe.core.recover import (
+    filler,
+    recover,
+    sparse,
+    speech_after,
+    speech_within,
+    trim_cut_tail,
+)
+from ffscribe.core.split import cut_points, part_count, sounding, split_chunks
 from ffscribe.core.transcript import Segment
 from tests.conftest import MEDIA, TEST_MODEL
 
@@ -87,7 +85,7 @@ def test_a_first_part_reads_as_the_whole_input_does(
 def test_the_speech_of_a_whole_is_split_at_the_cuts() -> None:
     voiced = [{"start": 0, "end": 100}, {"start": 150, "end": 400}, {"start": 500, "end": 600}]
     parts = [(0, 200), (200, 520), (520, 700)]
-    split = _split_chunks(voiced, parts)
+    split = split_chunks(voiced, parts)
     assert split == [
         [{"start": 0, "end": 100}, {"start": 150, "end": 200}],
         [{"start": 0, "end": 200}, {"start": 300, "end": 320}],
@@ -95,8 +93,8 @@ def test_the_speech_of_a_whole_is_split_at_the_cuts() -> None:
     ]
     sizes = [sum(c["end"] - c["start"] for c in part or []) for part in split]
     assert sum(sizes) == sum(c["end"] - c["start"] for c in voiced)
-    assert _split_chunks(None, parts) == [None, None, None]
-    assert _split_chunks([], parts) == [[], [], []]
+    assert split_chunks(None, parts) == [None, None, None]
+    assert split_chunks([], parts) == [[], [], []]
 
 
 def test_the_speech_a_last_window_left_out_is_decoded(
@@ -109,7 +107,7 @@ def test_the_speech_a_last_window_left_out_is_decoded(
     paris = next(i for i, s in enumerate(whole) if "paris" in s.text.lower())
     kept = whole[: paris + 1]
     assert "station" not in " ".join(s.text for s in kept).lower()
-    out = list(recognizer._recover(sentences.samples, iter(kept), kwargs, "en"))
+    out = list(recover(recognizer.model, sentences.samples, iter(kept), kwargs, "en"))
     text = " ".join(s.text for s in out).lower()
     assert all(w in text for w in SENTENCES)
     recovered = out[len(kept) :]
@@ -130,7 +128,7 @@ def test_speech_skipped_between_segments_is_decoded(
     # As if Whisper had dropped the third sentence's window (a real run cannot be made to).
     station = next(i for i, s in enumerate(whole) if "station" in s.text.lower())
     holed = whole[:station] + whole[station + 1 :]
-    out = list(recognizer._recover(sentences.samples, iter(holed), kwargs, "en"))
+    out = list(recover(recognizer.model, sentences.samples, iter(holed), kwargs, "en"))
     texts = [s.text.lower() for s in out]
     assert [any(w in t for t in texts) for w in SENTENCES] == [True] * len(SENTENCES)
     found = next(s for s in out if "station" in s.text.lower())
@@ -145,8 +143,8 @@ def test_a_segment_that_jumped_over_speech_is_decoded_again(
     kwargs, whole = _whole(recognizer, sentences)
     # Whisper's timestamp jump: the first sentence's words, then an end 16 s past them.
     jumped = replace(whole[0], end=whole[-1].end)
-    assert _sparse(jumped) and not any(_sparse(s) for s in whole)
-    out = list(recognizer._recover(sentences.samples, iter([jumped]), kwargs, "en"))
+    assert sparse(jumped) and not any(sparse(s) for s in whole)
+    out = list(recover(recognizer.model, sentences.samples, iter([jumped]), kwargs, "en"))
     assert out[0].text == jumped.text and out[0].end < 4.5  # ended where its words do
     text = " ".join(s.text for s in out).lower()
     positions = [text.find(w) for w in SENTENCES]
@@ -156,34 +154,34 @@ def test_a_segment_that_jumped_over_speech_is_decoded_again(
     # A long segment whose span holds no more speech than its words is left alone.
     quiet = np.concatenate([sentences.samples[: 4 * RATE], np.zeros(12 * RATE, np.float32)])
     alone = replace(whole[0], end=16.0)
-    assert list(recognizer._recover(quiet, iter([alone]), kwargs, "en")) == [alone]
+    assert list(recover(recognizer.model, quiet, iter([alone]), kwargs, "en")) == [alone]
 
 
 def test_a_whole_transcript_is_left_as_it_is(recognizer: Recognizer, sentences: Audio) -> None:
     kwargs, whole = _whole(recognizer, sentences)
-    assert list(recognizer._recover(sentences.samples, iter(whole), kwargs, "en")) == whole
+    assert list(recover(recognizer.model, sentences.samples, iter(whole), kwargs, "en")) == whole
     no_vad = {**kwargs, "vad_filter": False}
     holed = whole[:2] + whole[3:]
-    assert list(recognizer._recover(sentences.samples, iter(holed), no_vad, "en")) == holed
+    assert list(recover(recognizer.model, sentences.samples, iter(holed), no_vad, "en")) == holed
 
 
 def test_a_pause_holds_missed_speech_only_away_from_its_edges(sentences: Audio) -> None:
-    assert _speech_within(np.zeros(4 * RATE, np.float32)) is None
-    assert _speech_within(sentences.samples[: RATE // 2]) is None  # too short to look at
+    assert speech_within(np.zeros(4 * RATE, np.float32)) is None
+    assert speech_within(sentences.samples[: RATE // 2]) is None  # too short to look at
     # 8.0-12.0 s is the third sentence: speech throughout, found near the start.
-    start = _speech_within(sentences.samples[8 * RATE : 12 * RATE])
+    start = speech_within(sentences.samples[8 * RATE : 12 * RATE])
     assert start is not None and start < RATE
     # Half a second either side of a pause: the neighbours' words, not missed speech.
     quiet = np.zeros(3 * RATE, np.float32)
     edges = np.concatenate([sentences.samples[int(7.9 * RATE) : 8 * RATE], quiet])
-    assert _speech_within(edges) is None
+    assert speech_within(edges) is None
 
 
 def test_no_tail_is_decoded_after_the_last_words(sentences: Audio) -> None:
     end = int(19.2 * RATE)  # just before "roof" ends: speech at the very start, not after
-    assert _speech_after(sentences.samples[end:]) is None
-    assert _speech_after(np.zeros(5 * RATE, np.float32)) is None
-    start = _speech_after(sentences.samples[int(10.9 * RATE) :])  # pause, then sentence 4
+    assert speech_after(sentences.samples[end:]) is None
+    assert speech_after(np.zeros(5 * RATE, np.float32)) is None
+    start = speech_after(sentences.samples[int(10.9 * RATE) :])  # pause, then sentence 4
     assert start is not None and 0.8 * RATE < start < 1.6 * RATE
 
 
@@ -197,11 +195,11 @@ class _Seg:
 def test_filler_is_repeated_text_or_what_whisper_calls_silence() -> None:
     earlier = [_Seg("From fairest creatures we desire increase,", 0.1, -0.2)]
     repeat = _Seg("from fairest creatures", 0.9, -0.5)
-    assert _filler(repeat, earlier, 0.6, -1.0)
-    assert not _filler(_Seg("from fairest creatures", 0.3, -0.5), earlier, 0.6, -1.0)
-    assert not _filler(_Seg("Pity the world, or else", 0.8, -0.4), earlier, 0.6, -1.0)
-    assert _filler(_Seg("Pity the world, or else", 0.8, -1.4), earlier, 0.6, -1.0)
-    assert _filler(_Seg(" ...", 0.8, -0.4), earlier, 0.6, -1.0)
+    assert filler(repeat, earlier, 0.6, -1.0)
+    assert not filler(_Seg("from fairest creatures", 0.3, -0.5), earlier, 0.6, -1.0)
+    assert not filler(_Seg("Pity the world, or else", 0.8, -0.4), earlier, 0.6, -1.0)
+    assert filler(_Seg("Pity the world, or else", 0.8, -1.4), earlier, 0.6, -1.0)
+    assert filler(_Seg(" ...", 0.8, -0.4), earlier, 0.6, -1.0)
     # Two earlier lines joined into one: still filler.
     earlier = [
         _Seg("Thou that art now the world's fresh ornament,", 0.1, -0.2),
@@ -209,8 +207,8 @@ def test_filler_is_repeated_text_or_what_whisper_calls_silence() -> None:
         _Seg("and tender churl makes waste in niggarding.", 0.1, -0.2),
     ]
     mashup = "Thou art now the world's fresh ornament, and tender churl makes waste in niggarding."
-    assert _filler(_Seg(mashup, 0.9, -0.5), earlier, 0.6, -1.0)
-    assert not _filler(
+    assert filler(_Seg(mashup, 0.9, -0.5), earlier, 0.6, -1.0)
+    assert not filler(
         _Seg("Pity the world, or else this glutton be,", 0.9, -0.5), earlier, 0.6, -1.0
     )
 
@@ -223,16 +221,16 @@ def test_a_cut_tail_loses_its_filler_but_keeps_real_speech() -> None:
     real = (_segment(0, "Thou that art now the world's fresh ornament", 0.1),)
     tail = _segment(1, "To eat the world's due, by the grave and thee.", 0.7)
     filler = _segment(2, "the world's fresh ornament", 0.9)
-    assert _trim_cut_tail((*real, tail, filler), 0.6, -1.0) == (*real, tail)
+    assert trim_cut_tail((*real, tail, filler), 0.6, -1.0) == (*real, tail)
 
 
-def test_a_line_said_long_before_is_no_filler() -> None:
+def test_a_line_said_long_before_is_nofiller() -> None:
     line = _Seg("But if thou live, remember not to be, die single", 0.9, -0.4)
     long_ago = [_Seg(line.text, 0.1, -0.2)] + [
         _Seg(f"sentence number {i} of many", 0.1, -0.2) for i in range(40)
     ]
-    assert not _filler(line, long_ago, 0.6, -1.0)
-    assert _filler(line, long_ago[:1], 0.6, -1.0)
+    assert not filler(line, long_ago, 0.6, -1.0)
+    assert filler(line, long_ago[:1], 0.6, -1.0)
 
 
 class _CountingEncoder:
