@@ -98,7 +98,7 @@ class _Recovery:
         self.kwargs = {**kwargs, "language": language}
         self.no_speech, self.log_prob = silence_rule(kwargs)
         self.at = 0  # the sample where the transcript so far ends
-        self.tokens: list[int] = []
+        self.tokens: list[int] = _prompt_tokens(model, kwargs["initial_prompt"])
         self.earlier: list[Any] = []
 
     def keep(self, segment: Any) -> None:
@@ -106,15 +106,15 @@ class _Recovery:
         self.tokens.extend(segment.tokens)
         self.at = max(self.at, int(float(segment.end) * SAMPLE_RATE))
 
-    def fill(self, end: int, next_words: list[str]) -> list[Any]:
+    def fill(self, end: int, next_words: list[str]) -> Iterator[Any]:
         """The speech in the pause from the transcript's end to `end` (where the next
         segment starts, its words `next_words`), if the voice detector hears a second of it
         away from the pause's edges."""
         found = speech_within(self.samples[self.at : end])
         if found is None:
-            return []
+            return
         around = recent_words(self.earlier)[-NEIGHBOUR_WORDS:] + next_words[:NEIGHBOUR_WORDS]
-        return self._decode(self.at + found, end, around)
+        yield from self._decode(self.at + found, end, around)
 
     def redo(self, segment: Any) -> list[Any] | None:
         """A long segment with few words, and speech the voice detector hears in its span
@@ -132,33 +132,32 @@ class _Recovery:
         state = len(self.earlier), list(self.tokens), self.at
         head = replace(segment, end=(start + resume) / SAMPLE_RATE)
         self.keep(head)
-        found = self._decode(start + resume, end, own)
+        found = list(self._decode(start + resume, end, own))
         if sum(len(plain_words(s.text)) for s in found) >= MIN_REDONE_WORDS:
             return [head, *found]
         self.earlier[state[0] :], self.tokens, self.at = [], state[1], state[2]
         return None
 
-    def tail(self) -> list[Any]:
+    def tail(self) -> Iterator[Any]:
         """The speech after the last segment that Whisper's last window left undecoded."""
         begin = self.at
         if not MIN_TAIL <= self.samples.size - begin <= TAIL_SECONDS * SAMPLE_RATE:
-            return []  # too short to hold what _speech_after asks for: no VAD pass at all
+            return  # too short to hold what speech_after asks for: no VAD pass at all
         start = speech_after(self.samples[begin:])
-        if start is None:
-            return []
-        return self._decode(begin + start, self.samples.size, [])
+        if start is not None:
+            yield from self._decode(begin + start, self.samples.size, [])
 
-    def _decode(self, start: int, end: int, around: list[str]) -> list[Any]:
-        """Decode samples[start:end] prompted with the transcript so far; keep what is not
-        filler and does not repeat `around`, shifted onto the input's timeline, and add it
-        to the transcript."""
+    def _decode(self, start: int, end: int, around: list[str]) -> Iterator[Any]:
+        """Decode samples[start:end] prompted with the transcript so far; yield what is not
+        filler and does not repeat `around`, shifted onto the input's timeline, as it comes
+        (so a caller stopping at its next segment, on Ctrl-C, waits for one window, not the
+        span), and add it to the transcript."""
         kwargs = self.kwargs
         prompt = self.tokens if kwargs["condition_on_previous_text"] else kwargs["initial_prompt"]
         segments, _ = self.model.transcribe(
             self.samples[start:end], **{**kwargs, "initial_prompt": prompt or None}
         )
         shift = start / SAMPLE_RATE
-        kept: list[Any] = []
         for segment in segments:
             if filler(segment, self.earlier, self.no_speech, self.log_prob):
                 continue
@@ -167,8 +166,19 @@ class _Recovery:
             moved = shifted(segment, shift)
             log.debug("recovered at %.2f s: %s", moved.start, moved.text)
             self.keep(moved)
-            kept.append(moved)
-        return kept
+            yield moved
+
+
+def _prompt_tokens(model: Any, initial_prompt: Any) -> list[int]:
+    """The tokens faster-whisper starts a transcript's prompt with: the user's initial
+    prompt, encoded as it encodes it (a leading space, stripped text), or given as tokens
+    (a split part's context)."""
+    if not initial_prompt:
+        return []
+    if isinstance(initial_prompt, str):
+        text = " " + initial_prompt.strip()
+        return list(model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
+    return [int(t) for t in initial_prompt]
 
 
 def sparse(segment: Any) -> bool:
@@ -272,8 +282,10 @@ def said(text: str, before: list[str]) -> bool:
     """Whether nearly all of `text`'s word pairs (its words, when under three) are in
     `before`; empty text counts as said."""
     words = plain_words(text)
-    if len(words) < 3:
-        return " ".join(words) in " ".join(before) if words else True
+    if not words:
+        return True
+    if len(words) < 3:  # whole words in a row: "No." is not said in "I know"
+        return any(before[i : i + len(words)] == words for i in range(len(before)))
     seen = set(pairwise(before))
     pairs = list(pairwise(words))
     return sum(p in seen for p in pairs) >= REPEATED_PAIRS * len(pairs)

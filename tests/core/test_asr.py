@@ -16,8 +16,10 @@ from ffscribe.core.media import Audio
 from ffscribe.core.models import resolve_model
 from ffscribe.core.options import DecodeOptions, ModelOptions
 from ffscribe.core.recover import (
+    _prompt_tokens,
     filler,
     recover,
+    said,
     sparse,
     speech_after,
     speech_within,
@@ -211,6 +213,24 @@ def test_filler_is_repeated_text_or_what_whisper_calls_silence() -> None:
     assert not filler(
         _Seg("Pity the world, or else this glutton be,", 0.9, -0.5), earlier, 0.6, -1.0
     )
+
+
+def test_a_short_recovered_line_is_said_only_as_whole_words() -> None:
+    around = ["i", "dont", "know", "what", "you", "mean"]
+    assert not said("No.", around)  # a missed answer, not the "no" inside "know"
+    assert not said("Go on.", ["good", "one"])
+    assert said("You mean", around) and said("know.", around) and said(" ...", around)
+
+
+def test_recovery_prompts_start_with_the_users_prompt(recognizer: Recognizer) -> None:
+    from faster_whisper.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(recognizer.model.hf_tokenizer, False, task="transcribe", language="en")
+    assert _prompt_tokens(recognizer.model, "  Ffscribe, CTranslate2 ") == tokenizer.encode(
+        " Ffscribe, CTranslate2"
+    )
+    assert _prompt_tokens(recognizer.model, [50, 60]) == [50, 60]
+    assert _prompt_tokens(recognizer.model, None) == []
 
 
 def _segment(i: int, text: str, no_speech: float) -> Segment:
