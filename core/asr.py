@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +101,7 @@ class Recognizer:
     def __init__(self, model_path: str, name: str, options: ModelOptions) -> None:
         from faster_whisper import WhisperModel
 
-        from ffscribe.core import silero  # numpy: not at import, which --help pays for
-        from ffscribe.core.features import BlockwiseLogMel
+        from ffscribe.core import features, silero  # numpy: not at import (--help)
 
         self.device = parse_device(options.device, options.compute_type)
         self.workers = options.jobs or default_jobs(self.device.kind)
@@ -124,7 +124,7 @@ class Recognizer:
         self._batched: Any = None
         # faster-whisper's extractor holds an input's every frame and spectrum at once
         # (3 GiB for an hour); this one gives the same features a block at a time.
-        self.model.feature_extractor = BlockwiseLogMel(self.model.feature_extractor)
+        features.install(self.model)
         silero.install()  # and Silero's windows are built a batch at a time
         _encode_first_window_once(self.model)
 
@@ -193,6 +193,9 @@ class Recognizer:
         # whole's loudest frame, not each part's (Whisper's text changes with the floor:
         # on the 676 s benchmark file a part decoded with its own lost 8 words that the
         # whole had; with the whole's, the first part's text is the whole's, word for word).
+        # Each part's loudest frame is found on the whole's frame grid; the frames that
+        # straddle a cut see reflected samples instead of the neighbour's, and cuts sit in
+        # pauses, where the loudest frame is not.
         from ffscribe.core.features import loudest
 
         everywhere = (
@@ -210,7 +213,7 @@ class Recognizer:
         def run(index: int, top: Any, language: str) -> tuple[Segment, ...]:
             a, b = parts[index]
             decode = {**kwargs, "language": language}
-            with extractor.floor(top):
+            with _floored(extractor, top):
                 prompt = self._context(audio, parts, index, speech, decode) if index else None
                 part_kwargs = {**decode, "initial_prompt": prompt} if prompt else decode
                 segments, _ = self._transcribe(pieces[index], part_kwargs, voiced[index])
@@ -288,7 +291,7 @@ class Recognizer:
         window = int(extractor.n_samples)
         # A little over one window: its last frames read the samples after it.
         head = speech_head(audio.samples, voiced, window + int(extractor.n_fft))
-        with extractor.floor(top):
+        with _floored(extractor, top):
             features = extractor(head)
         language, probability, _ = self.model.detect_language(features=features)
         return str(language), float(probability)
@@ -299,6 +302,12 @@ class Recognizer:
 
             self._batched = BatchedInferencePipeline(model=self.model)
         return self._batched
+
+
+def _floored(extractor: Any, top: Any) -> AbstractContextManager[Any]:
+    """BlockwiseLogMel.floor(top); nothing where faster-whisper kept its own extractor."""
+    floor = getattr(extractor, "floor", None)
+    return floor(top) if floor is not None else nullcontext()
 
 
 def _quiet_within(samples: Any) -> Callable[[int, int], list[tuple[int, int]]]:

@@ -91,6 +91,9 @@ def speech_regions(samples: npt.NDArray[np.float32]) -> Regions:
     """Speech as [start, end) frame ranges, from the Silero VAD that ships with faster-whisper."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+    from . import silero
+
+    silero.install()  # Silero's windows a batch at a time (bounded memory), same speech
     vad = VadOptions(min_silence_duration_ms=VAD_MIN_SILENCE_MS, speech_pad_ms=VAD_PAD_MS)
     found = get_speech_timestamps(samples, vad, sampling_rate=SAMPLE_RATE)
     regions: Regions = []

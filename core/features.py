@@ -1,11 +1,12 @@
 """Whisper's log-mel features, as faster-whisper computes them, a block of frames at a time.
 
 faster-whisper's FeatureExtractor turns a whole input into frames in one go: the windowed
-frames (400 float32 per 10 ms), their spectrum and its power all exist at once, about 0.7 GiB
-for every hour of audio besides the features themselves (measured: 2.5 GiB above the
-baseline for an hour of noise; BENCHMARKS.md, "Memory"). An unsplit hour-long input, or the
-detection of a language on a long head, paid that at its peak. BlockwiseLogMel gives the
-same numbers, bit for bit, holding one block of frames at a time.
+frames (400 float32 per 10 ms), their spectrum and its power all exist at once, with their
+temporaries: 2979 MiB above the baseline for an hour of audio, the features themselves 110 MiB
+of it (BENCHMARKS.md, "Memory"). An unsplit hour-long input paid that at its peak.
+BlockwiseLogMel gives the same numbers, bit for bit, holding one block of frames at a time
+(159 MiB for the hour, features included); `install` puts it in a model's place after
+checking that on a probe.
 """
 
 from __future__ import annotations
@@ -24,6 +25,26 @@ MIN_BLOCK_FRAMES = 256
 FLOOR_DB = 8.0  # Whisper's dynamic range: log10 power below the loudest frame's minus this
 
 
+def install(model: Any) -> bool:
+    """Give a faster-whisper WhisperModel a BlockwiseLogMel for its feature extractor, if
+    the extractor is faster-whisper's own and the two agree on a probe signal (a later
+    faster-whisper computing its features differently keeps its own). True if installed."""
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    extractor = model.feature_extractor
+    if type(extractor) is not FeatureExtractor:
+        return False
+    rng = np.random.default_rng(7)
+    probe = rng.standard_normal(16000 * 3 + 123, dtype=np.float32) * np.float32(0.1)
+    probe[16000:32000] *= np.float32(20.0)  # a loud stretch, then digital silence: the
+    probe[40000:] = 0.0  # floor below the loudest frame decides the quiet frames
+    blockwise = BlockwiseLogMel(extractor)
+    if not np.array_equal(blockwise(probe), extractor(probe)):
+        return False
+    model.feature_extractor = blockwise
+    return True
+
+
 class BlockwiseLogMel:
     """A stand-in for a faster-whisper FeatureExtractor (installed as the model's
     `feature_extractor`): calls give the extractor's very features, made block by block;
@@ -38,7 +59,9 @@ class BlockwiseLogMel:
         """Within this block, on this thread, the floor is FLOOR_DB below `top` (a log10 mel
         power, e.g. a whole input's loudest, from `loudest`) rather than below the loudest
         frame of the audio at hand, unless that is louder: the features of a part cut from
-        a long input are then those of the whole."""
+        a long input are then those of the whole, but for the few frames at its ends, which
+        see its own samples reflected where the whole has its neighbours'. Inputs too short
+        for a frame (the extractor's own path) keep their own floor."""
         self._local.top = np.float32(top)
         try:
             yield

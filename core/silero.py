@@ -1,12 +1,13 @@
 """Silero VAD's speech probabilities, as faster-whisper computes them, a batch at a time.
 
-faster-whisper 1.x runs its Silero model over an input in batches of 10,000 windows of 512
+faster-whisper 1.2 runs its Silero model over an input in batches of 10,000 windows of 512
 samples, the model's state carried from batch to batch; but it first builds every window,
-with its 64 samples of context, for the whole input at once: 455 MiB above the baseline for
-an hour of audio (measured; 221 MiB of it is one batch's inference, the rest the windows).
-Any input decoded with the VAD filter paid that at its start, in proportion to its length.
-`install` makes the process's Silero model build each batch's windows as it runs them: the
-same inputs, the same state, the same probabilities, bit for bit.
+with its 64 samples of context, for the whole input at once. Through get_speech_timestamps,
+an hour of audio took 656 MiB above the baseline: its own padded copy of the input (230 MiB,
+still there), every window (about 230 MiB, gone) and one batch's inference (about 200 MiB);
+BENCHMARKS.md, "Memory". `install` makes the process's Silero model build each batch's
+windows as it runs them: the same inputs, the same state, the same probabilities, bit for
+bit (checked on a probe at install, and by the tests on inputs of several batches).
 """
 
 from __future__ import annotations
@@ -37,7 +38,21 @@ def install() -> None:
         ) -> Any:
             return probabilities(self.session, audio, num_samples, context_size_samples)
 
+    original = type(model)
     model.__class__ = Blockwise
+    probe = _probe()
+    if not np.array_equal(model(probe), original.__call__(model, probe.copy())):
+        model.__class__ = original  # a faster-whisper whose Silero call differs: its own
+
+
+def _probe() -> Any:
+    """Three seconds of a chirp in noise, a multiple of WINDOW long, the same every time."""
+    rng = np.random.default_rng(7)
+    t = np.arange(94 * WINDOW, dtype=np.float32) / np.float32(16000)
+    tone = np.sin(2 * np.pi * (200 + 300 * t) * t).astype(np.float32)
+    return (tone * np.float32(0.3) + rng.standard_normal(t.size, dtype=np.float32) * 0.05).astype(
+        np.float32
+    )
 
 
 def probabilities(session: Any, audio: Any, window: int = WINDOW, context: int = CONTEXT) -> Any:

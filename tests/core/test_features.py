@@ -36,6 +36,8 @@ def test_the_features_equal_faster_whispers(
 
 def test_the_whole_input_and_no_padding(speech: np.ndarray) -> None:
     assert np.array_equal(BlockwiseLogMel(FeatureExtractor())(speech), FeatureExtractor()(speech))
+    longer = np.tile(speech, 4)[: 7001 * 160]  # 7002 frames: blocks of 3000, 3000 and 1001
+    assert np.array_equal(BlockwiseLogMel(FeatureExtractor())(longer), FeatureExtractor()(longer))
     head = speech[:48000]
     assert np.array_equal(
         BlockwiseLogMel(FeatureExtractor())(head, padding=0), FeatureExtractor()(head, padding=0)
@@ -78,3 +80,18 @@ def test_a_part_floored_at_the_wholes_loudest_has_the_wholes_features(
     with wrapped.floor(top - 10):
         assert np.array_equal(wrapped(whole), expected)
     assert features.loudest(FeatureExtractor(), whole[:100]) == np.float32(-10.0)
+
+
+def test_installed_only_in_place_of_faster_whispers_own_and_only_if_it_agrees(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(feature_extractor=FeatureExtractor())
+    assert features.install(model) and isinstance(model.feature_extractor, BlockwiseLogMel)
+    assert not features.install(model)  # already in place: not wrapped twice
+    other = SimpleNamespace(feature_extractor=object())
+    assert not features.install(other)
+    monkeypatch.setattr(features, "FLOOR_DB", 9.0)  # a faster-whisper with another floor
+    fresh = SimpleNamespace(feature_extractor=FeatureExtractor())
+    assert not features.install(fresh) and type(fresh.feature_extractor) is FeatureExtractor

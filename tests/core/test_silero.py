@@ -21,9 +21,7 @@ def speech() -> np.ndarray:
     return samples[: samples.size // 512 * 512]
 
 
-def test_probabilities_equal_faster_whispers_across_batches(
-    speech: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_probabilities_equal_faster_whispers_across_batches(speech: np.ndarray) -> None:
     session = get_vad_model().session
     kept = speech.copy()
     # 20 s is 625 windows: one batch as faster-whisper runs it...
@@ -40,20 +38,25 @@ def test_installed_the_speech_found_is_the_same(speech: np.ndarray) -> None:
     silero.install()
     silero.install()  # idempotent
     model = get_vad_model()
-    assert getattr(model, "blockwise", False) and isinstance(model, SileroVADModel)
+    installed = type(model)
+    assert getattr(installed, "blockwise", False) and isinstance(model, SileroVADModel)
     found = get_speech_timestamps(speech, options)
-    assert found and np.array_equal(model(speech[:5120]), _original(speech[:5120]))
+    model.__class__ = SileroVADModel  # faster-whisper's own, for the comparison
+    try:
+        assert len(found) >= 4 and get_speech_timestamps(speech, options) == found
+    finally:
+        model.__class__ = installed
     with pytest.raises(ValueError, match="multiple of 512"):
         silero.probabilities(model.session, speech[:1000])
 
 
-def test_an_older_two_session_model_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    import faster_whisper.vad
-
-    class TwoSessions:  # faster-whisper 1.1's Silero: an encoder and a decoder session
-        encoder_session = decoder_session = None
-
-    older = TwoSessions()
-    monkeypatch.setattr(faster_whisper.vad, "get_vad_model", lambda: older)
-    silero.install()
-    assert type(older) is TwoSessions
+def test_a_silero_call_that_differs_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = get_vad_model()
+    installed = type(model)
+    model.__class__ = SileroVADModel
+    try:
+        monkeypatch.setattr(silero, "probabilities", lambda *args: np.zeros(94, np.float32))
+        silero.install()  # the probe disagrees: faster-whisper's own stays
+        assert type(model) is SileroVADModel
+    finally:
+        model.__class__ = installed
