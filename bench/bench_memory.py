@@ -53,7 +53,7 @@ elif kind == "features":
 else:
     from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
     from ffscribe.core import silero
-    model = get_vad_model()  # faster-whisper's own, unless installed over
+    get_vad_model()  # loaded before the baseline is taken
     if way == "ffscribe":
         silero.install()
     def call():
