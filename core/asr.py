@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -226,7 +226,12 @@ class Recognizer:
             try:
                 top = max(pool.map(loudest_in, indices))
                 language, probability = self._language(audio, everywhere, top, kwargs)
-                results = list(pool.map(run, indices, [top] * len(parts), [language] * len(parts)))
+                futures = [pool.submit(run, i, top, language) for i in indices]
+                # The first failure, in any part, stops the others at their next segment.
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    future.result()  # raises the failure, if that is why the wait ended
+                results = [future.result() for future in futures]
             except BaseException:  # Ctrl-C, or a part failed: don't wait for the others
                 tracker.stop.set()
                 raise

@@ -84,6 +84,22 @@ def test_a_first_part_reads_as_the_whole_input_does(
     assert len(expected) >= 4 and got == expected
 
 
+def test_a_part_that_fails_stops_the_others(
+    recognizer: Recognizer, sentences: Audio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = np.concatenate([sentences.samples] * 4)  # 78 s: two parts
+    audio = Audio(samples=samples, offset=0.0, source_duration=None, path="x.wav")
+
+    def broken(*args: Any) -> None:  # the second part fails before it decodes anything
+        raise RuntimeError("part 2 broke")
+
+    monkeypatch.setattr(recognizer, "_context", broken)
+    seen: list[float] = []
+    with pytest.raises(RuntimeError, match="part 2 broke"):
+        recognizer.recognize(audio, DecodeOptions(language="en"), lambda d, t: seen.append(d))
+    assert max(seen, default=0.0) < audio.duration / 4  # the first part stopped early
+
+
 def test_the_speech_of_a_whole_is_split_at_the_cuts() -> None:
     voiced = [{"start": 0, "end": 100}, {"start": 150, "end": 400}, {"start": 500, "end": 600}]
     parts = [(0, 200), (200, 520), (520, 700)]
