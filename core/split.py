@@ -179,6 +179,7 @@ def speech_head(samples: Any, voiced: list[dict[str, int]] | None, size: int) ->
 
 
 def collected_size(samples: Any, voiced: list[dict[str, int]] | None) -> int:
+    """collected(samples, voiced).size, without gathering the samples."""
     if voiced is None:
         return int(samples.size)
     return sum(int(c["end"]) - int(c["start"]) for c in voiced)
