@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -210,10 +210,22 @@ class Recognizer:
             grid = -sum(sizes[:index]) % int(extractor.hop_length)
             return loudest(extractor, collected(pieces[index], voiced[index]), grid)
 
-        def run(index: int, top: Any, language: str) -> tuple[Segment, ...]:
+        # The language is detected by the first part's worker, from the first window it is
+        # about to decode: that window is then encoded once, not twice (a second of one core
+        # with base; _encode_first_window_once keeps the encoder output per thread). The
+        # other parts wait for it before their context decode.
+        detected: Future[tuple[str, float]] = Future()
+
+        def run(index: int, top: Any) -> tuple[Segment, ...]:
             a, b = parts[index]
-            decode = {**kwargs, "language": language}
             with _floored(extractor, top):
+                if index == 0:
+                    try:
+                        detected.set_result(self._language(audio, everywhere, kwargs))
+                    except BaseException as exc:
+                        detected.set_exception(exc)
+                        raise
+                decode = {**kwargs, "language": detected.result()[0]}
                 prompt = self._context(audio, parts, index, speech, decode) if index else None
                 part_kwargs = {**decode, "initial_prompt": prompt} if prompt else decode
                 segments, _ = self._transcribe(pieces[index], part_kwargs, voiced[index])
@@ -225,8 +237,7 @@ class Recognizer:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="ffscribe-asr") as pool:
             try:
                 top = max(pool.map(loudest_in, indices))
-                language, probability = self._language(audio, everywhere, top, kwargs)
-                futures = [pool.submit(run, i, top, language) for i in indices]
+                futures = [pool.submit(run, i, top) for i in indices]  # 0 starts first
                 # The first failure, in any part, stops the others at their next segment.
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
                 for future in done:
@@ -237,7 +248,7 @@ class Recognizer:
                 raise
         merged = [s for part in results for s in part]
         segments = tuple(replace(s, id=i) for i, s in enumerate(merged))
-        return Recognition(segments, language, probability)
+        return Recognition(segments, *detected.result())
 
     def _transcribe(
         self, samples: Any, kwargs: dict[str, Any], voiced: list[dict[str, int]] | None = None
@@ -283,11 +294,11 @@ class Recognizer:
         return tokens or None
 
     def _language(
-        self, audio: Audio, voiced: list[dict[str, int]] | None, top: Any, kwargs: dict[str, Any]
+        self, audio: Audio, voiced: list[dict[str, int]] | None, kwargs: dict[str, Any]
     ) -> tuple[str, float]:
         """Detect the language once for the whole input, so every part uses the same: from
-        the first window of the whole's speech (`voiced`), with the whole's log-mel floor
-        `top`, as faster-whisper would detect it decoding the input in one piece."""
+        the first window of the whole's speech (`voiced`), as faster-whisper would detect it
+        decoding the input in one piece (run under the whole's log-mel floor, `_floored`)."""
         if kwargs["language"]:
             return str(kwargs["language"]), 1.0
         if not self.multilingual:
@@ -296,8 +307,7 @@ class Recognizer:
         window = int(extractor.n_samples)
         # A little over one window: its last frames read the samples after it.
         head = speech_head(audio.samples, voiced, window + int(extractor.n_fft))
-        with _floored(extractor, top):
-            features = extractor(head)
+        features = extractor(head)
         language, probability, _ = self.model.detect_language(features=features)
         return str(language), float(probability)
 

@@ -270,11 +270,12 @@ def test_a_line_said_long_before_is_nofiller() -> None:
 
 
 class _CountingEncoder:
-    """The CTranslate2 model, counting encoder calls."""
+    """The CTranslate2 model, counting encoder and decoder calls."""
 
     def __init__(self, model: Any) -> None:
         self.model = model
         self.encodes = 0
+        self.generates = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.model, name)
@@ -282,6 +283,10 @@ class _CountingEncoder:
     def encode(self, *args: Any, **kwargs: Any) -> Any:
         self.encodes += 1
         return self.model.encode(*args, **kwargs)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        self.generates += 1
+        return self.model.generate(*args, **kwargs)
 
 
 def test_detecting_the_language_encodes_the_first_window_once() -> None:
@@ -313,8 +318,14 @@ def test_a_split_input_detects_its_language_as_the_whole_would(sentences: Audio)
     path = resolve_model("base").path  # multilingual: the language is detected
     samples = np.concatenate([sentences.samples] * 4)  # 78 s: two parts
     audio = Audio(samples=samples, offset=0.0, source_duration=None, path="x.wav")
-    ours = Recognizer(path, "base", ModelOptions(jobs=2)).recognize(audio, DecodeOptions())
+    recognizer = Recognizer(path, "base", ModelOptions(jobs=2))
+    counter = _CountingEncoder(recognizer.model.model)
+    recognizer.model.model = counter
+    ours = recognizer.recognize(audio, DecodeOptions())
     bare = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=1)
     _, info = bare.transcribe(samples, **_transcribe_kwargs(DecodeOptions()))  # detects now
     assert ours.language == info.language == "en"
     assert ours.language_probability == pytest.approx(info.language_probability, abs=1e-6)
+    # Detected by the first part's worker from the window it then decodes: one encoder
+    # pass a decoded window (no temperature fallback here), none for the detection alone.
+    assert counter.encodes == counter.generates
