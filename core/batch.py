@@ -164,6 +164,8 @@ class _Batch:
     total: int
     stop: threading.Event = field(default_factory=threading.Event)
     waiting: int = 0  # inputs side by side not yet started
+    waiting_bytes: int = 0  # and their local files' sizes together
+    jobs: int = 1
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -232,6 +234,8 @@ def _run_parallel(
     last by name); results are still reported in the order given."""
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ffscribe-input")
     batch.waiting = len(work)
+    batch.waiting_bytes = sum(_local_size(job[1]) for job in work)
+    batch.jobs = jobs
     try:
         ordered = sorted(work, key=lambda job: -_local_size(job[1]))
         futures = {pool.submit(_locked_run, batch, *job): job[0] for job in ordered}
@@ -273,7 +277,9 @@ def _locked_run(batch: _Batch, index: int, item: Input, dests: dict[str, Path]) 
         raise Cancelled
     with batch.lock:
         batch.waiting = max(0, batch.waiting - 1)
-        split = batch.waiting == 0
+        size = _local_size(item)
+        batch.waiting_bytes = max(0, batch.waiting_bytes - size)
+        split = batch.waiting == 0 or size * (batch.jobs - 1) > batch.waiting_bytes
     if batch.events:
         batch.events.started(item, index, batch.total)
     result = _under_lock(batch, item, dests, split)
@@ -284,9 +290,14 @@ def _locked_run(batch: _Batch, index: int, item: Input, dests: dict[str, Path]) 
 
 def _under_lock(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) -> InputResult:
     """Run one input under its output lock. `split`: whether a long input may be cut into
-    parts transcribed side by side, which the batch allows only when no other input waits
-    for a worker: inputs side by side keep the workers busy with each input's sequential
-    text, and cuts (which cost Whisper context) are left to an input that runs alone."""
+    parts transcribed side by side. The batch allows it when no other input waits for a
+    worker, or when this input is larger than those waiting, shared among the other workers:
+    it would otherwise still run, alone on one worker, after they are done (on the benchmark
+    set, the 159 s file ran 6-7 s alone after the six short ones; BENCHMARKS.md). Otherwise
+    inputs side by side keep the workers busy with each input's sequential text, and cuts
+    (which cost Whisper context) are left out. File sizes stand in for lengths: compressed
+    and uncompressed inputs in one batch compare badly, and a wrong call costs little (a
+    split input's parts share the workers with the other inputs)."""
     options = batch.options
     if options.stdout or not dests:
         return _run_one(batch, item, dests, split)
