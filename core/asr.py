@@ -170,7 +170,13 @@ class Recognizer:
         count = part_count(audio.duration, self.workers) if split else 1
         if count > 1:
             speech = sounding(audio.samples)
-            parts = cut_points(speech, audio.samples.size, count, _quiet_within(audio.samples))
+            parts = cut_points(
+                speech,
+                audio.samples.size,
+                count,
+                _quiet_within(audio.samples),
+                lead=_context_samples(kwargs, audio.sample_rate),
+            )
             if len(parts) > 1:
                 return self._recognize_parts(audio, parts, speech, kwargs, progress)
         segments, info = self._transcribe(audio.samples, kwargs)
@@ -282,7 +288,7 @@ class Recognizer:
         spells the archaic words differently ("beauties rose" for "beauty's rose"). The
         worker decodes the last CONTEXT_SECONDS before its cut first (from the start of a
         stretch of speech, greedy, no word timings), and its tokens stand in for that prompt."""
-        if not kwargs["condition_on_previous_text"] or CONTEXT_SECONDS <= 0:
+        if not _context_samples(kwargs, audio.sample_rate):
             return None
         cut = parts[index][0]
         earliest = max(parts[index - 1][0], cut - int(CONTEXT_SECONDS * audio.sample_rate))
@@ -317,6 +323,19 @@ class Recognizer:
 
             self._batched = BatchedInferencePipeline(model=self.model)
         return self._batched
+
+
+def _context_samples(kwargs: dict[str, Any], rate: int) -> int:
+    """How much speech a part decodes first as its context (none for the first part).
+
+    Decoding it costs a worker about what decoding as much of the part itself does (one
+    encoder pass, and greedy steps cost beam-5 steps' time on a CPU: the decoder's weights,
+    not the beams, set a step's time), so the first part is made that much longer: on the
+    676 s benchmark file with even parts, the worker with two contexts ended 6 s after the
+    one with the first part (BENCHMARKS.md)."""
+    if not kwargs["condition_on_previous_text"] or CONTEXT_SECONDS <= 0:
+        return 0
+    return int(CONTEXT_SECONDS * rate)
 
 
 def _floored(extractor: Any, top: Any) -> AbstractContextManager[Any]:

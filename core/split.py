@@ -39,15 +39,21 @@ Check = Callable[[int, int], Sequence[tuple[int, int]]]
 
 
 def cut_points(
-    speech: Sequence[tuple[int, int]], total: int, parts: int, check: Check | None = None
+    speech: Sequence[tuple[int, int]],
+    total: int,
+    parts: int,
+    check: Check | None = None,
+    lead: int = 0,
 ) -> list[tuple[int, int]]:
     """Sample ranges covering [0, total) in up to `parts` pieces, each cut in the middle of
-    a pause within a third of a part's length of an even split: of the pauses of a second or
-    more, the nearest (a sentence or paragraph break, where Whisper loses the least context,
-    and parts stay even), else the longest. `speech` holds sorted (start, end) sample ranges
-    of detected speech; `check`, when given, narrows each candidate pause to where it is
-    really quiet (a voice detector), and a candidate with no quiet stretch of MIN_PAUSE left
-    is passed over. A split with no pause near it is not made, so fewer pieces may come back."""
+    a pause within a third of a part's length of an even split (where the first part is
+    `lead` samples longer than the others: they decode a context first, it does not): of
+    the pauses of a second or more, the nearest (a sentence or paragraph break, where
+    Whisper loses the least context, and parts stay even), else the longest. `speech` holds
+    sorted (start, end) sample ranges of detected speech; `check`, when given, narrows each
+    candidate pause to where it is really quiet (a voice detector), and a candidate with no
+    quiet stretch of MIN_PAUSE left is passed over. A split with no pause near it is not
+    made, so fewer pieces may come back."""
     if parts <= 1 or len(speech) < 2:
         return [(0, total)]
     gaps = [
@@ -55,10 +61,11 @@ def cut_points(
         for (_, a_end), (b_start, _) in pairwise(speech)
         if b_start - a_end >= MIN_PAUSE
     ]
+    lead = min(max(lead, 0), total // parts)
     slack = total // parts // 3
     cuts: list[int] = []
     for k in range(1, parts):
-        target = total * k // parts
+        target = lead + (total - lead) * k // parts
         near = [g for g in gaps if abs((g[0] + g[1]) // 2 - target) <= slack]
         for start, end in _by_preference(near, target):
             quiet = [(start, end)] if check is None else check(start, end)

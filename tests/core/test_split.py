@@ -29,6 +29,11 @@ def test_cuts_prefer_a_clear_break_near_the_middle() -> None:
     # Two clear breaks: the one nearer an even split.
     speech = [(0, 40 * s), (42 * s, 51 * s), (53 * s, 100 * s)]
     assert cut_points(speech, 100 * s, 2) == [(0, 52 * s), (52 * s, 100 * s)]
+    # The first part decodes no context first: given a 20 s lead, the split it aims at is
+    # 60 s, and the break at 59 s is nearer than the one at 41 s.
+    speech = [(0, 40 * s), (42 * s, 58 * s), (60 * s, 100 * s)]
+    assert cut_points(speech, 100 * s, 2) == [(0, 41 * s), (41 * s, 100 * s)]
+    assert cut_points(speech, 100 * s, 2, lead=20 * s) == [(0, 59 * s), (59 * s, 100 * s)]
 
 
 def test_pauses_from_energy() -> None:
