@@ -41,7 +41,11 @@ MIN_TAIL = MIN_HEARD + MIN_GAP
 GAP_SECONDS = 2.0
 GAP_HEARD = SAMPLE_RATE
 SPARSE_SECONDS = 8.0
-SPARSE_RATE = 0.5
+# Whisper's jumps keep the words either side of what they skip: "In this regard, Mr. Quilter
+# is the apostle ..." over 33.5 s (17 words) left out a 70-word paragraph of the 676 s
+# benchmark file scaled by 0.99, in bare faster-whisper too. Speech runs 2-3 words a second;
+# of bare's 970 segments on the 1-hour file, one of 8 s or more has under 1 word a second.
+SPARSE_RATE = 1.0
 WORD_SECONDS = 0.25  # the least speech a word of a sparse segment takes (4 words a second)
 MIN_REDONE_WORDS = 3  # what decoding the speech a segment jumped over must find to count
 NEIGHBOUR_WORDS = 20
@@ -118,25 +122,49 @@ class _Recovery:
 
     def redo(self, segment: Any) -> list[Any] | None:
         """A long segment with few words, and speech the voice detector hears in its span
-        after about the time those words take: Whisper jumped its timestamps over that
-        speech. Returns the segment, ended where that speech starts, and the speech decoded
-        after it (its prompt includes the segment); None to keep the segment as it is (no
-        such speech, or no words found in it). Decoding the whole span again gives the
-        same jump: it starts with the same words and the same prompt."""
+        beyond about the time those words take: Whisper jumped its timestamps over that
+        speech. Returns the segment, ended where that speech starts, and the speech
+        decoded after it; None to keep the segment as it is (no such speech, or no words
+        found in it). Decoding the whole span again gives the same jump: it starts with
+        the same words and the same prompt.
+
+        A jump keeps the words either side of what it skips ("In this regard, Mr. Quilter
+        is the apostle ...", where "Mr. Quilter" comes 30 s after "regard"): the decoding
+        resumes after the segment's first clause, prompted with the transcript before the
+        segment (its later words would prompt Whisper to go on from them, and it invents
+        the rest of their sentence), and when it finds the segment's later words again,
+        the segment keeps only its first clause."""
         start = int(float(segment.start) * SAMPLE_RATE)
         end = int(float(segment.end) * SAMPLE_RATE)
         own = plain_words(segment.text)
-        resume = after_words(self.samples[start:end], len(own))
+        span = self.samples[start:end]
+        if after_words(span, len(own)) is None:
+            return None  # no more speech than its words take
+        lead = first_clause(segment.text)
+        lead_words = plain_words(lead)
+        resume = after_words(span, len(lead_words))
         if resume is None:
             return None
         state = len(self.earlier), list(self.tokens), self.at
         head = replace(segment, end=(start + resume) / SAMPLE_RATE)
-        self.keep(head)
-        found = list(self._decode(start + resume, end, own))
-        if sum(len(plain_words(s.text)) for s in found) >= MIN_REDONE_WORDS:
-            return [head, *found]
-        self.earlier[state[0] :], self.tokens, self.at = [], state[1], state[2]
-        return None
+        self.earlier.append(head)  # for the filler rule; the prompt stays as it was
+        self.at = start + resume
+        found = list(self._decode(start + resume, end, lead_words))
+        if sum(len(plain_words(s.text)) for s in found) < MIN_REDONE_WORDS:
+            self.earlier[state[0] :], self.tokens, self.at = [], state[1], state[2]
+            return None
+        later = own[len(lead_words) :]
+        if later and said(" ".join(later), [w for s in found for w in plain_words(s.text)]):
+            head = replace(head, text=lead, tokens=_leading_tokens(self.model, head, lead))
+        else:  # its words stay in it: what repeats them is theirs
+            found = [s for s in found if not said(s.text, own)]
+            if sum(len(plain_words(s.text)) for s in found) < MIN_REDONE_WORDS:
+                self.earlier[state[0] :], self.tokens, self.at = [], state[1], state[2]
+                return None
+        self.earlier[state[0] :] = [head, *found]
+        self.tokens = state[1] + list(head.tokens) + [t for s in found for t in s.tokens]
+        self.at = max([state[2], start + resume, *(_end(s) for s in found)])
+        return [head, *found]
 
     def tail(self) -> Iterator[Any]:
         """The speech after the last segment that Whisper's last window left undecoded."""
@@ -300,6 +328,32 @@ def recent_words(earlier: Sequence[Any]) -> list[str]:
         if len(words) >= PROMPT_WORDS:
             break
     return words[-PROMPT_WORDS:]
+
+
+def _end(segment: Any) -> int:
+    return int(float(segment.end) * SAMPLE_RATE)
+
+
+def first_clause(text: str) -> str:
+    """`text` up to the end of its first clause (a word ending in , . ; : ? or !), or the
+    whole text when that clause is all of it."""
+    words = text.split()
+    for index, word in enumerate(words[:-1]):
+        if word[-1] in ",.;:?!":
+            return (" " if text.startswith(" ") else "") + " ".join(words[: index + 1])
+    return text
+
+
+def _leading_tokens(model: Any, segment: Any, text: str) -> list[int]:
+    """The first of `segment`'s tokens that spell `text` (a prefix of its text)."""
+    tokens = [int(t) for t in segment.tokens]
+    want = plain_words(text)
+    last_text = model.hf_tokenizer.token_to_id("<|endoftext|>")  # then specials, timestamps
+    for count in range(1, len(tokens) + 1):
+        spelled = model.hf_tokenizer.decode([t for t in tokens[:count] if t < last_text])
+        if plain_words(spelled)[: len(want)] == want and spelled.rstrip()[-1:] in ",.;:?!":
+            return tokens[:count]
+    return tokens
 
 
 def plain_words(text: str) -> list[str]:
