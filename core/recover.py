@@ -137,33 +137,46 @@ class _Recovery:
         start = int(float(segment.start) * SAMPLE_RATE)
         end = int(float(segment.end) * SAMPLE_RATE)
         own = plain_words(segment.text)
-        span = self.samples[start:end]
-        if after_words(span, len(own)) is None:
+        chunks = speech_spans(self.samples[start:end], pad_ms=0)
+        after_all = after_words(chunks, len(own))
+        if after_all is None:
             return None  # no more speech than its words take
         lead = first_clause(segment.text)
         lead_words = plain_words(lead)
-        resume = after_words(span, len(lead_words))
+        resume = after_words(chunks, len(lead_words))
         if resume is None:
             return None
         state = len(self.earlier), list(self.tokens), self.at
-        head = replace(segment, end=(start + resume) / SAMPLE_RATE)
-        self.earlier.append(head)  # for the filler rule; the prompt stays as it was
+        # The filler rule sees only the first clause: the later words may come back here.
+        self.earlier.append(replace(segment, text=lead))  # the prompt stays as it was
         self.at = start + resume
         found = list(self._decode(start + resume, end, lead_words))
+        later = own[len(lead_words) :]
+        head_tokens = _leading_tokens(self.model, segment, lead) if later else None
+        if head_tokens is not None and said(
+            " ".join(later), [w for s in found for w in plain_words(s.text)]
+        ):
+            kept = len(lead.split())
+            head = replace(
+                segment,
+                end=(start + resume) / SAMPLE_RATE,
+                text=lead,
+                tokens=head_tokens,
+                words=segment.words[:kept] if segment.words else segment.words,
+            )
+        else:  # its words stay in it, where they take their time; what repeats them is theirs
+            head = replace(segment, end=(start + after_all) / SAMPLE_RATE)
+            found = [
+                s
+                for s in found
+                if float(s.start) * SAMPLE_RATE >= start + after_all and not said(s.text, own)
+            ]
         if sum(len(plain_words(s.text)) for s in found) < MIN_REDONE_WORDS:
             self.earlier[state[0] :], self.tokens, self.at = [], state[1], state[2]
             return None
-        later = own[len(lead_words) :]
-        if later and said(" ".join(later), [w for s in found for w in plain_words(s.text)]):
-            head = replace(head, text=lead, tokens=_leading_tokens(self.model, head, lead))
-        else:  # its words stay in it: what repeats them is theirs
-            found = [s for s in found if not said(s.text, own)]
-            if sum(len(plain_words(s.text)) for s in found) < MIN_REDONE_WORDS:
-                self.earlier[state[0] :], self.tokens, self.at = [], state[1], state[2]
-                return None
         self.earlier[state[0] :] = [head, *found]
         self.tokens = state[1] + list(head.tokens) + [t for s in found for t in s.tokens]
-        self.at = max([state[2], start + resume, *(_end(s) for s in found)])
+        self.at = max([state[2], _end(head), *(_end(s) for s in found)])
         return [head, *found]
 
     def tail(self) -> Iterator[Any]:
@@ -216,11 +229,11 @@ def sparse(segment: Any) -> bool:
     return seconds >= SPARSE_SECONDS and len(segment.text.split()) < SPARSE_RATE * seconds
 
 
-def after_words(samples: Any, words: int) -> int | None:
-    """In a sparse segment's span, where the speech after its own `words` starts (a little
-    before the voice detector's onset): the first stretch of speech that begins once
-    WORD_SECONDS a word have been heard. None unless GAP_HEARD of speech follows."""
-    chunks = speech_spans(samples, pad_ms=0)
+def after_words(chunks: Sequence[tuple[int, int]], words: int) -> int | None:
+    """In a sparse segment's span, whose speech is `chunks` (speech_spans, no padding),
+    where the speech after its first `words` starts (a little before the voice detector's
+    onset): the first stretch of speech that begins once WORD_SECONDS a word have been
+    heard. None unless GAP_HEARD of speech follows."""
     heard = 0
     for index, (begin, finish) in enumerate(chunks):
         if heard >= words * WORD_SECONDS * SAMPLE_RATE and begin > 0:
@@ -335,25 +348,33 @@ def _end(segment: Any) -> int:
 
 
 def first_clause(text: str) -> str:
-    """`text` up to the end of its first clause (a word ending in , . ; : ? or !), or the
-    whole text when that clause is all of it."""
+    """`text` up to the end of its first clause (a word ending in , . ; : ? or !, not an
+    abbreviation such as "Mr." or "U.S."), or the whole text when that clause is all of it."""
     words = text.split()
     for index, word in enumerate(words[:-1]):
-        if word[-1] in ",.;:?!":
-            return (" " if text.startswith(" ") else "") + " ".join(words[: index + 1])
+        stem = word[:-1]
+        if word[-1] not in ",.;:?!" or not any(c.isalnum() for c in stem):
+            continue
+        if word[-1] == "." and ("." in stem or (len(stem) <= 3 and stem.istitle())):
+            continue  # Mr. Dr. St. U.S.
+        return (" " if text.startswith(" ") else "") + " ".join(words[: index + 1])
     return text
 
 
-def _leading_tokens(model: Any, segment: Any, text: str) -> list[int]:
-    """The first of `segment`'s tokens that spell `text` (a prefix of its text)."""
+def _leading_tokens(model: Any, segment: Any, text: str) -> list[int] | None:
+    """The first of `segment`'s tokens that spell `text` (a prefix of its text, ending in
+    punctuation), None if no prefix does."""
     tokens = [int(t) for t in segment.tokens]
     want = plain_words(text)
+    if not want:
+        return None
     last_text = model.hf_tokenizer.token_to_id("<|endoftext|>")  # then specials, timestamps
     for count in range(1, len(tokens) + 1):
         spelled = model.hf_tokenizer.decode([t for t in tokens[:count] if t < last_text])
-        if plain_words(spelled)[: len(want)] == want and spelled.rstrip()[-1:] in ",.;:?!":
+        ending = spelled.rstrip()[-1:]
+        if ending and ending in ",.;:?!" and plain_words(spelled)[: len(want)] == want:
             return tokens[:count]
-    return tokens
+    return None
 
 
 def plain_words(text: str) -> list[str]:

@@ -16,8 +16,10 @@ from ffscribe.core.media import Audio
 from ffscribe.core.models import resolve_model
 from ffscribe.core.options import DecodeOptions, ModelOptions
 from ffscribe.core.recover import (
+    _leading_tokens,
     _prompt_tokens,
     filler,
+    first_clause,
     recover,
     said,
     sparse,
@@ -180,7 +182,8 @@ def test_a_segment_that_jumped_over_speech_is_decoded_again(
 def test_a_jump_that_kept_the_words_after_it_keeps_them_there(
     recognizer: Recognizer, sentences: Audio
 ) -> None:
-    kwargs, whole = _whole(recognizer, sentences)
+    kwargs = _transcribe_kwargs(DecodeOptions(language="en", word_timestamps=True))
+    whole = list(recognizer.model.transcribe(sentences.samples, **kwargs)[0])
     # The first clause, then the last sentence's words, over all five sentences: the jump
     # of the 676 s benchmark file ("In this regard, Mr. Quilter is ..." over a paragraph).
     comma = list(whole[0].tokens).index(11) + 1  # "Good morning,"
@@ -189,16 +192,37 @@ def test_a_jump_that_kept_the_words_after_it_keeps_them_there(
         end=whole[-1].end,
         text=" Good morning," + whole[-1].text,
         tokens=(*whole[0].tokens[:comma], *whole[-1].tokens[1:]),
+        words=[*whole[0].words[:2], *whole[-1].words],
     )
     assert sparse(jumped)
     out = list(recover(recognizer.model, sentences.samples, iter([jumped]), kwargs, "en"))
     assert out[0].text == " Good morning," and out[0].end < 2.0  # its first clause only
     assert list(out[0].tokens) == list(whole[0].tokens[:comma])
+    assert [w.word for w in out[0].words] == [" Good", " morning,"]  # and its words
     text = " ".join(s.text for s in out).lower()
     positions = [text.find(w) for w in SENTENCES]
     assert all(p >= 0 for p in positions) and positions == sorted(positions)
     assert all(text.count(w) == 1 for w in SENTENCES)  # the last sentence once, in its place
     assert all(a.end <= b.start + 1e-6 for a, b in pairwise(out))
+
+
+def test_a_first_clause_ends_at_punctuation_after_a_word() -> None:
+    assert first_clause(" In this regard, Mr. Quilter is here.") == " In this regard,"
+    assert first_clause(" Mr. Quilter is the apostle. Of the") == " Mr. Quilter is the apostle."
+    assert first_clause(" The U.S. army came, then") == " The U.S. army came,"
+    assert first_clause(" ... and so on") == " ... and so on"  # no word before the dots
+    assert first_clause(" in this regard.") == " in this regard."  # all of it
+
+
+def test_tokens_that_spell_no_clause_are_none(recognizer: Recognizer) -> None:
+    from faster_whisper.transcribe import Segment as Found
+
+    encode = recognizer.model.hf_tokenizer.encode
+    tokens = [50363, *encode(" Good morning, everyone.", add_special_tokens=False).ids]
+    found = Found(0, 0, 0.0, 9.0, " Good morning, everyone.", tokens, 0.0, 0.0, 0.0, None, 0.0)
+    assert _leading_tokens(recognizer.model, found, " Good morning,") == tokens[:4]
+    assert _leading_tokens(recognizer.model, found, " Bad morning,") is None
+    assert _leading_tokens(recognizer.model, found, " ...") is None
 
 
 def test_a_whole_transcript_is_left_as_it_is(recognizer: Recognizer, sentences: Audio) -> None:
