@@ -163,10 +163,6 @@ class _Batch:
     stdout: TextIO | None
     total: int
     stop: threading.Event = field(default_factory=threading.Event)
-    waiting: int = 0  # inputs side by side not yet started
-    waiting_bytes: int = 0  # and their local files' sizes together
-    jobs: int = 1
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def run_batch(
@@ -233,12 +229,13 @@ def _run_parallel(
     end while the other workers idle (on the seven-file benchmark set the 159 s file came
     last by name); results are still reported in the order given."""
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ffscribe-input")
-    batch.waiting = len(work)
-    batch.waiting_bytes = sum(_local_size(job[1]) for job in work)
-    batch.jobs = jobs
     try:
         ordered = sorted(work, key=lambda job: -_local_size(job[1]))
-        futures = {pool.submit(_locked_run, batch, *job): job[0] for job in ordered}
+        splits = _may_split([_local_size(job[1]) for job in ordered], jobs)
+        futures = {
+            pool.submit(_locked_run, batch, *job, split): job[0]
+            for job, split in zip(ordered, splits, strict=True)
+        }
         for future in as_completed(futures):
             results[futures[future]] = future.result()
     except BaseException:
@@ -246,6 +243,24 @@ def _run_parallel(
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _may_split(sizes: list[int], jobs: int) -> list[bool]:
+    """For inputs started in this order (their file sizes, 0 when unknown: a URL, stdin),
+    whether each may be cut into parts: the last, which no other input waits behind, and
+    one larger than all those after it together, per other worker, which would otherwise
+    still run, alone on one worker, after they are done (on the benchmark set, the 159 s
+    file ran 6-7 s alone after the six short ones; BENCHMARKS.md). File sizes stand in for
+    lengths: compressed and uncompressed inputs compare badly, and a wrong call costs
+    little (a split input's parts share the workers with the other inputs); an input of
+    unknown size waiting keeps the others whole. Decided before any input starts, in the
+    order they start, so two workers starting at once cannot see the queue differently."""
+    flags = []
+    for index, size in enumerate(sizes):
+        rest = sizes[index + 1 :]
+        outlasts = size > 0 and all(rest) and size * (jobs - 1) > sum(rest)
+        flags.append(not rest or outlasts)
+    return flags
 
 
 def _tell(batch: _Batch, index: int, item: Input, result: InputResult) -> None:
@@ -272,14 +287,11 @@ def _precheck(
     return None
 
 
-def _locked_run(batch: _Batch, index: int, item: Input, dests: dict[str, Path]) -> InputResult:
+def _locked_run(
+    batch: _Batch, index: int, item: Input, dests: dict[str, Path], split: bool = True
+) -> InputResult:
     if batch.stop.is_set():
         raise Cancelled
-    with batch.lock:
-        batch.waiting = max(0, batch.waiting - 1)
-        size = _local_size(item)
-        batch.waiting_bytes = max(0, batch.waiting_bytes - size)
-        split = batch.waiting == 0 or size * (batch.jobs - 1) > batch.waiting_bytes
     if batch.events:
         batch.events.started(item, index, batch.total)
     result = _under_lock(batch, item, dests, split)
@@ -290,14 +302,9 @@ def _locked_run(batch: _Batch, index: int, item: Input, dests: dict[str, Path]) 
 
 def _under_lock(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) -> InputResult:
     """Run one input under its output lock. `split`: whether a long input may be cut into
-    parts transcribed side by side. The batch allows it when no other input waits for a
-    worker, or when this input is larger than those waiting, shared among the other workers:
-    it would otherwise still run, alone on one worker, after they are done (on the benchmark
-    set, the 159 s file ran 6-7 s alone after the six short ones; BENCHMARKS.md). Otherwise
-    inputs side by side keep the workers busy with each input's sequential text, and cuts
-    (which cost Whisper context) are left out. File sizes stand in for lengths: compressed
-    and uncompressed inputs in one batch compare badly, and a wrong call costs little (a
-    split input's parts share the workers with the other inputs)."""
+    parts transcribed side by side (_may_split); otherwise inputs side by side keep the
+    workers busy with each input's sequential text, and cuts (which cost Whisper context)
+    are left out."""
     options = batch.options
     if options.stdout or not dests:
         return _run_one(batch, item, dests, split)

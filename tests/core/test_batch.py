@@ -72,7 +72,8 @@ def test_side_by_side_the_largest_file_starts_first(media: Path, tmp_path: Path)
     assert order.started_names[-1] == "speech.mp3"  # the smallest waits for a free worker
     assert set(order.started_names[:2]) == {"dialogue2.wav", "long_speech.wav"}
     # An input may be cut into parts when nothing waits, or when it is larger than all that
-    # waits (with two workers): dialogue2.wav (662 kB) started with 836 kB waiting.
+    # waits (with two workers): dialogue2.wav (662 kB) started with 836 kB waiting. Decided
+    # in the order of starting, whichever of the first two takes a worker first.
     assert pipeline.split == {
         "dialogue2.wav": False,
         "long_speech.wav": True,
@@ -98,3 +99,13 @@ class _SplitSeen:
     ) -> Transcript:
         self.split[Path(path).name] = split
         return self.pipeline.run(path, source=source, progress=progress, split=split)
+
+
+def test_an_input_is_cut_when_it_outlasts_the_inputs_after_it() -> None:
+    from ffscribe.core.batch import _may_split
+
+    assert _may_split([662, 627, 185, 24], 2) == [False, True, True, True]
+    assert _may_split([662, 627, 185, 24], 4) == [True, True, True, True]  # per other worker
+    # An input of unknown size (a URL, stdin) waiting keeps those before it whole.
+    assert _may_split([500, 0, 10], 2) == [False, False, True]
+    assert _may_split([], 2) == []
