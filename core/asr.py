@@ -223,14 +223,18 @@ class Recognizer:
         detected: Future[tuple[str, float]] = Future()
 
         def run(index: int, top: Any) -> tuple[Segment, ...]:
+            try:
+                return decode_part(index, top)
+            except BaseException as exc:  # part 0 failing before it told: the others must go
+                if index == 0 and not detected.done():
+                    detected.set_exception(exc)
+                raise
+
+        def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
             a, b = parts[index]
             with _floored(extractor, top):
                 if index == 0:
-                    try:
-                        detected.set_result(self._language(audio, everywhere, kwargs))
-                    except BaseException as exc:
-                        detected.set_exception(exc)
-                        raise
+                    detected.set_result(self._language(audio, everywhere, kwargs))
                 decode = {**kwargs, "language": detected.result()[0]}
                 prompt = self._context(audio, parts, index, speech, decode) if index else None
                 part_kwargs = {**decode, "initial_prompt": prompt} if prompt else decode

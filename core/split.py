@@ -61,7 +61,8 @@ def cut_points(
         for (_, a_end), (b_start, _) in pairwise(speech)
         if b_start - a_end >= MIN_PAUSE
     ]
-    lead = min(max(lead, 0), total // parts)
+    # No later part under half of MIN_SPLIT_SECONDS (part_count's promise), at 16 kHz.
+    lead = min(max(lead, 0), total // parts, max(0, total - parts * int(MIN_SPLIT_SECONDS * 8000)))
     slack = total // parts // 3
     cuts: list[int] = []
     for k in range(1, parts):
