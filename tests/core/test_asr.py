@@ -3,6 +3,8 @@ last window leaves undecoded, and the filler Whisper writes into pauses."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
@@ -100,6 +102,45 @@ def test_a_part_that_fails_stops_the_others(
     with pytest.raises(RuntimeError, match="part 2 broke"):
         recognizer.recognize(audio, DecodeOptions(language="en"), lambda d, t: seen.append(d))
     assert max(seen, default=0.0) < audio.duration / 4  # the first part stopped early
+
+
+def test_a_first_part_that_fails_before_the_language_is_known_stops_the_others(
+    recognizer: Recognizer, sentences: Audio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = np.concatenate([sentences.samples] * 4)  # 78 s: two parts
+    audio = Audio(samples=samples, offset=0.0, source_duration=None, path="x.wav")
+
+    def broken(*args: Any) -> None:  # the other part waits for this language
+        raise RuntimeError("no language")
+
+    monkeypatch.setattr(recognizer, "_language", broken)
+    with pytest.raises(RuntimeError, match="no language"):
+        recognizer.recognize(audio, DecodeOptions(language="en"))
+
+    # Failing before it even asks (setting up its features): the other part must not wait.
+    from ffscribe.core import asr
+
+    real = asr._floored
+
+    def floored(extractor: Any, top: Any) -> Any:
+        if sys._getframe(1).f_locals.get("index") == 0:  # called for the first part
+            raise RuntimeError("no features")
+        return real(extractor, top)
+
+    monkeypatch.setattr(asr, "_floored", floored)
+    failed: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            recognizer.recognize(audio, DecodeOptions(language="en"))
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the second part waited for a language that never came"
+    assert [str(e) for e in failed] == ["no features"]
 
 
 def test_the_speech_of_a_whole_is_split_at_the_cuts() -> None:
