@@ -235,6 +235,9 @@ class Recognizer:
             with _floored(extractor, top):
                 if index == 0:
                     detected.set_result(self._language(audio, everywhere, kwargs))
+                elif not detected.done() and _context_samples(kwargs, rate):
+                    begin, cut = self._context_span(audio, parts, index, speech)
+                    self._encode_ahead(audio.samples[begin:cut], kwargs)
                 decode = {**kwargs, "language": detected.result()[0]}
                 prompt = self._context(audio, parts, index, speech, decode) if index else None
                 part_kwargs = {**decode, "initial_prompt": prompt} if prompt else decode
@@ -294,14 +297,39 @@ class Recognizer:
         stretch of speech, greedy, no word timings), and its tokens stand in for that prompt."""
         if not _context_samples(kwargs, audio.sample_rate):
             return None
-        cut = parts[index][0]
-        earliest = max(parts[index - 1][0], cut - int(CONTEXT_SECONDS * audio.sample_rate))
-        starts = [a for a, _ in speech if earliest <= a < cut]
-        begin = starts[0] if starts else earliest
+        begin, cut = self._context_span(audio, parts, index, speech)
         greedy = {"beam_size": 1, "best_of": 1, "temperature": [0.0], "word_timestamps": False}
         segments, _ = self.model.transcribe(audio.samples[begin:cut], **{**kwargs, **greedy})
         tokens = [int(t) for s in segments for t in s.tokens]
         return tokens or None
+
+    @staticmethod
+    def _context_span(
+        audio: Audio, parts: list[tuple[int, int]], index: int, speech: list[tuple[int, int]]
+    ) -> tuple[int, int]:
+        """The samples part `index` decodes as its context: up to CONTEXT_SECONDS before
+        its cut, from the first start of speech in them, never before the part before."""
+        cut = parts[index][0]
+        earliest = max(parts[index - 1][0], cut - int(CONTEXT_SECONDS * audio.sample_rate))
+        starts = [a for a, _ in speech if earliest <= a < cut]
+        return (starts[0] if starts else earliest), cut
+
+    def _encode_ahead(self, samples: Any, kwargs: dict[str, Any]) -> None:
+        """Encode the first window of `samples` as `model.transcribe(samples, **kwargs)`
+        will, on this thread, whose last encoder output is kept (_encode_first_window_once):
+        a later part does it for its context while the first part detects the language,
+        which decoding needs and the encoder does not (a second of one core with base that
+        was spent waiting)."""
+        from faster_whisper.audio import pad_or_trim
+
+        voiced = speech_chunks(samples, kwargs["vad_parameters"]) if kwargs["vad_filter"] else None
+        if voiced == [] or samples.size == 0:
+            return  # transcribe will not encode anything
+        extractor = self.model.feature_extractor
+        features = extractor(collected(samples, voiced))
+        frames = min(int(extractor.nb_max_frames), features.shape[-1] - 1)
+        if frames > 0:
+            self.model.encode(pad_or_trim(features[:, :frames]))
 
     def _language(
         self, audio: Audio, voiced: list[dict[str, int]] | None, kwargs: dict[str, Any]
