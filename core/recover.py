@@ -271,10 +271,10 @@ def speech_after(samples: Any) -> int | None:
 def speech_spans(samples: Any, pad_ms: int) -> list[tuple[int, int]]:
     """Silero VAD's speech in `samples` as (start, end) sample ranges, split at pauses of
     0.1 s (finer than transcription's 2 s: these callers look for the pauses themselves)."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from ffscribe.core.split import speech_chunks
 
-    options = VadOptions(min_silence_duration_ms=100, speech_pad_ms=pad_ms)
-    return [(int(c["start"]), int(c["end"])) for c in get_speech_timestamps(samples, options)]
+    options = {"min_silence_duration_ms": 100, "speech_pad_ms": pad_ms}
+    return [(int(c["start"]), int(c["end"])) for c in speech_chunks(samples, options)]
 
 
 def shifted(segment: Any, seconds: float) -> Any:
