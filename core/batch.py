@@ -230,11 +230,11 @@ def _run_parallel(
     last by name); results are still reported in the order given."""
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ffscribe-input")
     try:
-        ordered = sorted(work, key=lambda job: -_local_size(job[1]))
-        splits = _may_split([_local_size(job[1]) for job in ordered], jobs)
+        sized = sorted(((_local_size(job[1]), job) for job in work), key=lambda sj: -sj[0])
+        splits = _may_split([size for size, _ in sized], jobs)
         futures = {
             pool.submit(_locked_run, batch, *job, split): job[0]
-            for job, split in zip(ordered, splits, strict=True)
+            for (_, job), split in zip(sized, splits, strict=True)
         }
         for future in as_completed(futures):
             results[futures[future]] = future.result()
