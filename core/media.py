@@ -32,6 +32,7 @@ FFMPEG_FIX = (
     " or set FFSCRIBE_FFMPEG"
 )
 WHOLE = ClipOptions()  # decode all of the default audio track, as it is
+_PREROLL = 2.0  # seconds decoded and dropped before a clip's start: a codec's warm-up frames
 _CHUNK = 1 << 20
 
 
@@ -366,11 +367,20 @@ def _url(path: str) -> str:
 
 
 def _decode_args(path: str, clip: ClipOptions) -> list[str]:
-    """ffmpeg arguments: seek before -i (fast, and still exact when decoding), then clip and mix."""
+    """ffmpeg arguments: seek to a little before the start, trim exactly, then clip and mix.
+
+    An input seek (-ss before -i) alone is not sample-accurate on every build: ffmpeg 9 drops
+    up to 60 ms of AAC after it (BENCHMARKS.md, "Seeking"). Landing `_PREROLL` early and
+    trimming the rest as decoded output keeps the fast seek and gives the same samples as a
+    full decode cut at the start, with every build tried.
+    """
     args = ["-hide_banner", "-nostdin", "-loglevel", "error"]
-    if clip.start > 0:
-        args += ["-ss", f"{clip.start:.6f}"]
+    coarse = max(clip.start - _PREROLL, 0.0)
+    if coarse > 0:
+        args += ["-ss", f"{coarse:.6f}"]
     args += ["-i", _url(path)]
+    if clip.start > coarse:
+        args += ["-ss", f"{clip.start - coarse:.6f}"]
     if clip.duration is not None:
         args += ["-t", f"{clip.duration:.6f}"]
     if clip.audio_track is not None:
