@@ -416,7 +416,10 @@ def test_a_split_input_detects_its_language_as_the_whole_would(sentences: Audio)
     bare = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=1)
     _, info = bare.transcribe(samples, **_transcribe_kwargs(DecodeOptions()))  # detects now
     assert ours.language == info.language == "en"
-    assert ours.language_probability == pytest.approx(info.language_probability, abs=1e-6)
+    # Equal on the CPU this was written on; 1e-4 apart on another, where the features differ
+    # in their last bit and the int8 encoder rounds a value the other way. A wrong window or
+    # floor moves it by 1e-2 or more.
+    assert ours.language_probability == pytest.approx(info.language_probability, abs=1e-3)
     # Detected by the first part's worker from the window it then decodes: one encoder
     # pass a decoded window (no temperature fallback here), none for the detection alone.
     assert counter.encodes == counter.generates
