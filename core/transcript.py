@@ -329,12 +329,15 @@ class Transcript:
         print(self.text)
 
     def save_to_json(self, path: str | Path) -> Path:
-        """Write the JSON atomically to `path` (a file, or a directory for `{stem}.json`)."""
+        """Write the JSON atomically and return where: as PaddleX's results do, a `path`
+        ending in `.json` is the file, anything else a directory (made if missing) that
+        receives `{stem}.json`, the input's name with its extension swapped."""
         from ffscribe.core.outputs import atomic_write_text
 
         dest = Path(path)
-        if dest.is_dir():
+        if dest.suffix.lower() != ".json":
             dest = dest / f"{Path(self.input_path).stem or 'transcript'}.json"
+        dest.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(dest, self.to_json() + "\n")
         return dest
 

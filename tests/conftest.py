@@ -22,12 +22,21 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="session", autouse=True)
 def _hermetic_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """No hub downloads, and a private cache for joined model packs."""
+    """No hub downloads, a private cache for joined model packs, and one ffmpeg for the run.
+
+    The ffmpeg is the imageio-ffmpeg wheel's, which every install has, so the suite proves the
+    path a pip-only user takes whatever the machine has on PATH; FFSCRIBE_TEST_FFMPEG names
+    another build to run the whole suite with (tests/core/test_media.py tries each one found).
+    """
+    import imageio_ffmpeg
+
     saved = dict(os.environ)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["FFSCRIBE_CACHE_DIR"] = str(tmp_path_factory.mktemp("ffscribe-cache"))
-    for var in ("FFSCRIBE_MODEL", "FFSCRIBE_DEVICE", "FFSCRIBE_OUTPUT_DIR", "FFSCRIBE_FFMPEG"):
+    for var in ("FFSCRIBE_MODEL", "FFSCRIBE_DEVICE", "FFSCRIBE_OUTPUT_DIR"):
         os.environ.pop(var, None)
+    chosen = saved.get("FFSCRIBE_TEST_FFMPEG") or imageio_ffmpeg.get_ffmpeg_exe()
+    os.environ["FFSCRIBE_FFMPEG"] = chosen
     yield
     os.environ.clear()
     os.environ.update(saved)

@@ -47,6 +47,12 @@ def test_result_saves_json_and_round_trips(pipeline: Pipeline, tmp_path: Path) -
     raw = saved.read_text(encoding="utf-8")
     assert Transcript.from_json(raw) == result
     assert json.loads(raw)["text"] == result.text
+    # As PaddleX's results: a directory that does not exist yet is made; a .json is the file.
+    assert result.save_to_json(tmp_path / "out") == tmp_path / "out" / "speech.json"
+    assert result.save_to_json(f"{tmp_path}/new/") == tmp_path / "new" / "speech.json"
+    named = result.save_to_json(tmp_path / "deep" / "talk.JSON")
+    assert named == tmp_path / "deep" / "talk.JSON" and named.is_file()
+    assert Transcript.from_json((tmp_path / "out" / "speech.json").read_text()) == result
 
 
 def test_clip_shifts_times_onto_the_source_timeline() -> None:
