@@ -367,28 +367,38 @@ def _url(path: str) -> str:
 
 
 def _decode_args(path: str, clip: ClipOptions) -> list[str]:
-    """ffmpeg arguments: seek to a little before the start, trim exactly, then clip and mix.
+    """ffmpeg arguments, composed with ffmpeg-python: seek to a little before the start, trim
+    exactly, pick the track, normalize if asked (on the stream ffmpeg would pick, as `-af`),
+    mix to 16 kHz mono float32 on stdout.
 
     An input seek (-ss before -i) alone is not sample-accurate on every build: ffmpeg 9 drops
     up to 60 ms of AAC after it (BENCHMARKS.md, "Seeking"). Landing `_PREROLL` early and
     trimming the rest as decoded output keeps the fast seek and gives the same samples as a
     full decode cut at the start, with every build tried.
     """
-    args = ["-hide_banner", "-nostdin", "-loglevel", "error"]
+    import ffmpeg  # ffmpeg-python: builds the argument list; run_ffmpeg runs it
+
     coarse = max(clip.start - _PREROLL, 0.0)
-    if coarse > 0:
-        args += ["-ss", f"{coarse:.6f}"]
-    args += ["-i", _url(path)]
-    if clip.start > coarse:
-        args += ["-ss", f"{clip.start - coarse:.6f}"]
-    if clip.duration is not None:
-        args += ["-t", f"{clip.duration:.6f}"]
+    source = ffmpeg.input(_url(path), **({"ss": f"{coarse:.6f}"} if coarse > 0 else {}))
     if clip.audio_track is not None:
-        args += ["-map", f"0:a:{clip.audio_track}"]
-    args += ["-vn", "-sn", "-dn"]
-    if clip.normalize:
-        args += ["-af", "loudnorm"]
+        source = source[f"a:{clip.audio_track}"]
+    trim: dict[str, str] = {"af": "loudnorm"} if clip.normalize else {}
+    if clip.start > coarse:
+        trim["ss"] = f"{clip.start - coarse:.6f}"
+    if clip.duration is not None:
+        trim["t"] = f"{clip.duration:.6f}"
     # Down-mix as (L+R)/2 like PyAV and openai-whisper; ffmpeg's float default of 0.707*(L+R)
     # makes stereo 3 dB louder and can clip (measured on jfk.flac, BENCHMARKS.md).
-    args += ["-rematrix_maxval", "1.0"]
-    return [*args, "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
+    output = source.output(
+        "pipe:1",
+        f="f32le",
+        ac=1,
+        ar=SAMPLE_RATE,
+        rematrix_maxval="1.0",
+        vn=None,
+        sn=None,
+        dn=None,
+        **trim,
+    ).global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+    args: list[str] = output.compile(cmd="ffmpeg")[1:]
+    return args
