@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from ffscribe.core.errors import InputError
 from ffscribe.core.fetch import Sniffed, is_fetched_scheme, page_title, sniff
-from ffscribe.core.outputs import safe_name
+from ffscribe.core.outputs import STEM_BYTES, cut_bytes, safe_name
 from ffscribe.core.transcript import Source
 
 log = logging.getLogger("ffscribe.inputs")
@@ -281,7 +281,7 @@ def _url_stem(url: str, *, hashed: bool = False) -> str:
     base = base or parts.hostname or "download"
     if not hashed:
         return safe_name(base, max_len=100)
-    return f"{safe_name(base, max_len=100)}-{_short_hash(url)}"
+    return f"{safe_name(base, max_len=100, max_bytes=STEM_BYTES - 9)}-{_short_hash(url)}"
 
 
 def _parse_feed(sniffed: Sniffed) -> Any | None:
@@ -352,10 +352,11 @@ def episode_stem(title: str, published: datetime | None, key: str) -> str:
     """`{YYYY-MM-DD}-{title slug}-{8 hex of sha1(key)}`: stable across runs, one safe name.
 
     The date part is left out when the feed has no date; the hash keeps two episodes with
-    the same title and date apart."""
-    parts = [published.strftime("%Y-%m-%d")] if published else []
-    parts += [slug(title) or "episode", _short_hash(key)]
-    return safe_name("-".join(parts))
+    the same title and date apart; a long title is cut in bytes, never the hash."""
+    date = [published.strftime("%Y-%m-%d")] if published else []
+    room = STEM_BYTES - sum(len(p) + 1 for p in date) - 9
+    words = cut_bytes(slug(title), room).rstrip("-")
+    return safe_name("-".join([*date, words or "episode", _short_hash(key)]))
 
 
 def slug(text: str, *, max_len: int = 60) -> str:
