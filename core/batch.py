@@ -16,9 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TextIO
 
-from ffscribe.core.errors import EnvironmentMissing, ExitCode, TranscribeError, UsageError
+from ffscribe.core.errors import (
+    EnvironmentMissing,
+    ExitCode,
+    OutputError,
+    TranscribeError,
+    UsageError,
+)
 from ffscribe.core.inputs import PIPE, Input
-from ffscribe.core.locks import try_lock
+from ffscribe.core.locks import lock_for, remove_stale, try_lock
 from ffscribe.core.outputs import DEFAULT_TEMPLATE, atomic_writer, output_path
 from ffscribe.core.transcript import Source, Transcript, is_transcript_json
 
@@ -147,6 +153,8 @@ def plan_outputs(item: Input, options: OutputOptions) -> dict[str, Path]:
         )
         for fmt in options.formats
     }
+    if len(set(dests.values())) < len(dests):
+        raise UsageError(f"the formats {', '.join(dests)} would share one file: add {{ext}}")
     if item.local:  # re-rendering talk.json must never overwrite talk.json itself
         dests = {f: d for f, d in dests.items() if _not_same(d, Path(item.local))}
     return dests
@@ -185,14 +193,23 @@ def run_batch(
     claimed: dict[Path, str] = {}  # output -> the input that owns it in this run
     results: list[InputResult | None] = [None] * len(inputs)
     work: list[tuple[int, Input, dict[str, Path]]] = []
+    folders: set[Path] = set()
     for index, item in enumerate(inputs):  # name-only decisions, in order, before any work
-        dests = plan_outputs(item, options)
-        early = _precheck(item, dests, options, claimed)
+        try:
+            dests = plan_outputs(item, options)
+            early = _precheck(item, dests, options, claimed)
+        except OSError as exc:  # a name the file system refuses fails its input, not the run
+            dests = {}
+            early = InputResult(label(item), "failed", f"bad output name: {exc.strerror or exc}")
+        folders.update(d.parent for d in dests.values())
         if early is None:
             work.append((index, item, dests))
         else:
             results[index] = early
             _tell(batch, index, item, early)
+    for folder in sorted(folders):  # locks a kill -9 left behind
+        if remove_stale(folder):
+            log.info("removed stale lock files in %s", folder)
     try:
         if jobs <= 1 or options.stdout or len(work) <= 1:
             for index, item, dests in work:
@@ -308,14 +325,15 @@ def _under_lock(batch: _Batch, item: Input, dests: dict[str, Path], split: bool)
     options = batch.options
     if options.stdout or not dests:
         return _run_one(batch, item, dests, split)
-    first = next(iter(dests.values()))
-    lock = first.with_name(f".{first.stem}.ffscribe-lock")
-    with try_lock(lock) as held:
-        if not held:
-            return InputResult(label(item), "skipped", "another transcribe is working on it")
-        if not options.overwrite and all(d.exists() for d in dests.values()):
-            return InputResult(label(item), "skipped", "outputs exist", _names(dests))
-        return _run_one(batch, item, dests, split)
+    try:
+        with try_lock(lock_for(next(iter(dests.values())))) as held:
+            if not held:
+                return InputResult(label(item), "skipped", "another transcribe is working on it")
+            if not options.overwrite and all(d.exists() for d in dests.values()):
+                return InputResult(label(item), "skipped", "outputs exist", _names(dests))
+            return _run_one(batch, item, dests, split)
+    except OutputError as exc:  # no lock, no work: an unwritable folder fails before decoding
+        return InputResult(label(item), "failed", str(exc))
 
 
 def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) -> InputResult:
