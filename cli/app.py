@@ -20,7 +20,7 @@ from ffscribe.core.options import (
     DecodeOptions,
     ModelOptions,
 )
-from ffscribe.core.outputs import DEFAULT_TEMPLATE
+from ffscribe.core.outputs import DEFAULT_TEMPLATE, check_template
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
 from ffscribe.formats import FORMAT_NAMES, WRITERS, WriterOptions, parse_formats
 
@@ -340,6 +340,10 @@ def transcribe(
         formats = parse_formats(fmt)
     except UsageError as exc:
         raise typer.BadParameter(exc.message, param_hint="--format") from exc
+    try:
+        check_template(template, formats)
+    except UsageError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--template") from exc
     if stdout and len(formats) != 1:
         raise typer.BadParameter("--stdout writes exactly one format", param_hint="--format")
     if task not in ("transcribe", "translate"):
@@ -400,15 +404,14 @@ def transcribe(
         speaker_names=_names(speaker_names),
     )
     pipeline = Pipeline(options)
-    items = gather(
-        inputs,
-        InputOptions(null=null, include=tuple(include), exclude=tuple(exclude), limit=limit),
-    )
+    wanted = InputOptions(null=null, include=tuple(include), exclude=tuple(exclude), limit=limit)
     if dry_run:
-        print_plan(pipeline, items, outputs)
+        print_plan(pipeline, gather(inputs, wanted), outputs)
         return
     reporter = Reporter(quiet=quiet, verbose=verbose)
-    code = execute(pipeline, items, outputs, writer_options, report, reporter=reporter)
+    code = execute(
+        pipeline, lambda: gather(inputs, wanted), outputs, writer_options, report, reporter=reporter
+    )
     raise typer.Exit(int(code))
 
 

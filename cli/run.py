@@ -7,7 +7,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from ffscribe.core.batch import OutputOptions, Report, label, plan_outputs, run_
 from ffscribe.core.errors import ExitCode, TranscribeError
 from ffscribe.core.inputs import Input, resolve
 from ffscribe.core.options import default_jobs
-from ffscribe.core.outputs import atomic_write_text
+from ffscribe.core.outputs import atomic_write_text, check_writable
 from ffscribe.core.pipeline import Pipeline
 from ffscribe.core.transcript import Transcript
 from ffscribe.formats import WriterOptions, write
@@ -51,47 +51,60 @@ def gather(args: Sequence[str], options: InputOptions) -> list[Input]:
 
 def execute(
     pipeline: Pipeline,
-    items: list[Input],
+    inputs: Callable[[], list[Input]],
     outputs: OutputOptions,
     writer_options: WriterOptions,
     report_path: Path | None,
     *,
     reporter: Reporter,
 ) -> ExitCode:
-    """The error boundary: expected errors become one line and their exit code."""
+    """The error boundary: expected errors become one line and their exit code. Signals stop
+    the run from the start, while a feed is still being read too; `inputs` resolves them."""
 
     def render(transcript: Transcript, fmt: str, stream: TextIO) -> None:
         write(transcript, fmt, stream, writer_options)
 
     report = Report()
-    if not items:
-        reporter.info("no inputs: no media files among the arguments")
-    try:
-        with reporter, _sigterm_as_interrupt():
-            report = run_batch(
-                items,
-                pipeline,
-                render,
-                outputs,
-                events=reporter,
-                stdout=sys.stdout,
-                jobs=batch_jobs(pipeline),
-                report=report,
-            )
-    except TranscribeError as exc:
-        report.error, report.error_code = str(exc), exc.exit_code
-        reporter.error(str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        report.interrupted = True
-        reporter.error("interrupted: finished outputs kept, the current input left nothing")
-        return ExitCode.INTERRUPTED
-    finally:
-        if report_path is not None:
-            text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
+    with _signals_stop() as stop:
+        try:
+            if report_path is not None:
+                check_writable(report_path)  # known before any work, not after it
+            items = inputs()
+            if not items:
+                reporter.info("no inputs: no media files among the arguments")
+            with reporter:
+                report = run_batch(
+                    items,
+                    pipeline,
+                    render,
+                    outputs,
+                    events=reporter,
+                    stdout=sys.stdout,
+                    jobs=batch_jobs(pipeline),
+                    report=report,
+                )
+        except TranscribeError as exc:
+            report.error, report.error_code = str(exc), exc.exit_code
+            reporter.error(str(exc))
+        except KeyboardInterrupt:
+            stop.stopping = True  # a second signal must not cut the clean-up short
+            report.interrupted = True
+            reporter.error("interrupted: finished outputs kept, the current input left nothing")
+        stop.stopping = True
+        return _finish(report, report_path, reporter)
+
+
+def _finish(report: Report, report_path: Path | None, reporter: Reporter) -> ExitCode:
+    """Write the report, say how the run went, and return its exit status."""
+    if report_path is not None:
+        text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
+        try:
             atomic_write_text(report_path, text + "\n")
-        if report.error is None:
-            reporter.info(report.summary())
+        except TranscribeError as exc:
+            reporter.error(f"the report was not written: {exc}")
+            return max(report.exit_code, ExitCode.FAILED)
+    if report.error is None:
+        reporter.info(report.summary())
     return report.exit_code
 
 
@@ -129,15 +142,27 @@ def setup_logging(*, quiet: bool, verbose: bool, debug: bool) -> None:
         logging.getLogger("faster_whisper").setLevel(max(level, logging.WARNING))
 
 
+class _Stop:
+    """The signal handler: the first SIGINT or SIGTERM stops the run like Ctrl-C; once the
+    stop is under way (or the run is over) later ones are ignored, so nothing cuts short
+    the clean-up and the report."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if not self.stopping:
+            self.stopping = True
+            raise KeyboardInterrupt
+
+
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (cron's timeout, systemd, kill) stops the run like Ctrl-C: exit 130."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
+def _signals_stop() -> Iterator[_Stop]:
+    """SIGINT and SIGTERM (cron's timeout, systemd, kill) stop the run alike: exit 130."""
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
