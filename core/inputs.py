@@ -20,7 +20,7 @@ import sys
 import unicodedata
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
@@ -304,7 +304,23 @@ def _feed_inputs(feed: Any, url: str, final_url: str, limit: int | None) -> list
     episodes.sort(key=lambda e: e[0] or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
     if limit is not None:
         episodes = episodes[: max(limit, 0)]
-    return [item for _, item in episodes]
+    return _distinct([item for _, item in episodes])
+
+
+def _distinct(items: list[Input]) -> list[Input]:
+    """Items a feed repeats (same id, title and date, so the same name) kept apart: one with
+    the same enclosure is dropped, one with another gets a name hashed from its enclosure
+    too, so both are transcribed on the first run and skipped on the next."""
+    names: dict[str, str] = {}
+    out: list[Input] = []
+    for item in items:
+        if names.get(item.stem, item.source.uri) != item.source.uri:
+            stem = f"{item.stem}-{_short_hash(item.source.uri)}"
+            item = replace(item, stem=safe_name(stem, max_len=len(stem)))
+        if item.stem not in names:
+            names[item.stem] = item.source.uri
+            out.append(item)
+    return out
 
 
 def _episode(entry: Mapping[str, Any], feed_url: str) -> tuple[datetime | None, Input] | None:
