@@ -11,14 +11,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, TextIO
+from typing import Protocol, TextIO
 
 from ffscribe.core.errors import (
     EnvironmentMissing,
-    ExitCode,
     OutputError,
     TranscribeError,
     UsageError,
@@ -26,11 +25,12 @@ from ffscribe.core.errors import (
 from ffscribe.core.inputs import PIPE, Input
 from ffscribe.core.locks import lock_for, remove_stale, try_lock
 from ffscribe.core.outputs import DEFAULT_TEMPLATE, atomic_writer, output_path
+from ffscribe.core.report import InputResult, Report
 from ffscribe.core.transcript import Source, Transcript, is_transcript_json
 
 log = logging.getLogger("ffscribe.batch")
+STOP_GRACE = 2.0  # seconds workers get to leave their input once the run is stopped
 
-Status = Literal["done", "skipped", "failed"]
 Render = Callable[[Transcript, str, TextIO], None]
 
 
@@ -44,66 +44,6 @@ class OutputOptions:
     overwrite: bool = False
     stdout: bool = False  # write the (single) format to the stdout stream instead of files
     extensions: Mapping[str, str] = field(default_factory=dict)  # format -> file extension
-
-
-@dataclass(frozen=True)
-class InputResult:
-    """The outcome of one input, as it goes into the report."""
-
-    input: str
-    status: Status
-    reason: str | None = None
-    outputs: tuple[str, ...] = ()
-    seconds: float = 0.0
-    audio_seconds: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "input": self.input,
-            "status": self.status,
-            "reason": self.reason,
-            "outputs": list(self.outputs),
-            "seconds": round(self.seconds, 3),
-            "audio_seconds": self.audio_seconds,
-        }
-
-
-@dataclass
-class Report:
-    """What happened to every input of a run; its exit code sums it up."""
-
-    results: list[InputResult] = field(default_factory=list)
-    interrupted: bool = False
-    error: str | None = None  # what stopped the whole run (a missing model, ffmpeg...)
-    error_code: ExitCode = ExitCode.ENVIRONMENT
-
-    def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.error is not None:
-            return self.error_code
-        if self.interrupted:
-            return ExitCode.INTERRUPTED
-        return ExitCode.FAILED if self.count("failed") else ExitCode.OK
-
-    def summary(self) -> str:
-        return (
-            f"{self.count('done')} done, {self.count('skipped')} skipped, "
-            f"{self.count('failed')} failed" + (" (interrupted)" if self.interrupted else "")
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "done": self.count("done"),
-            "skipped": self.count("skipped"),
-            "failed": self.count("failed"),
-            "interrupted": self.interrupted,
-            "error": self.error,
-            "exit_code": int(self.exit_code),
-            "inputs": [r.to_dict() for r in self.results],
-        }
 
 
 class Transcriber(Protocol):
@@ -171,6 +111,7 @@ class _Batch:
     stdout: TextIO | None
     total: int
     stop: threading.Event = field(default_factory=threading.Event)
+    stdout_closed: bool = False  # its reader is gone: no input after this one starts
 
 
 def run_batch(
@@ -211,16 +152,13 @@ def run_batch(
         if remove_stale(folder):
             log.info("removed stale lock files in %s", folder)
     try:
-        if jobs <= 1 or options.stdout or len(work) <= 1:
-            for index, item, dests in work:
-                results[index] = _locked_run(batch, index, item, dests)
-        else:
-            _run_parallel(batch, work, results, jobs)
+        _run_pool(batch, work, results, jobs)
     except KeyboardInterrupt:
         report.interrupted = True
         raise
     finally:
         report.results = [r for r in results if r is not None]
+        report.stdout_closed = batch.stdout_closed
     return report
 
 
@@ -234,30 +172,36 @@ def _local_size(item: Input) -> int:
         return 0
 
 
-def _run_parallel(
+def _run_pool(
     batch: _Batch,
     work: list[tuple[int, Input, dict[str, Path]]],
     results: list[InputResult | None],
     jobs: int,
 ) -> None:
-    """Inputs side by side in threads: ffmpeg and CTranslate2 both run outside the GIL.
+    """Every input on worker threads while the calling thread only waits, so a signal
+    reaches it at once whatever the workers are doing; on a stop they get STOP_GRACE
+    seconds to leave their input (at the next download chunk, segment or write), and the
+    caller goes on without the ones still inside a read or the model.
 
-    Local files start largest first, so the longest input is not left to run alone at the
-    end while the other workers idle (on the seven-file benchmark set the 159 s file came
-    last by name); results are still reported in the order given."""
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ffscribe-input")
-    try:
+    Side by side (ffmpeg and CTranslate2 both run outside the GIL), local files start
+    largest first, so the longest input is not left to run alone at the end while the other
+    workers idle (on the seven-file benchmark set the 159 s file came last by name); results
+    are still reported in the order given. One job, or --stdout, runs them in that order."""
+    if jobs > 1 and not batch.options.stdout and len(work) > 1:
         sized = sorted(((_local_size(job[1]), job) for job in work), key=lambda sj: -sj[0])
         splits = _may_split([size for size, _ in sized], jobs)
-        futures = {
-            pool.submit(_locked_run, batch, *job, split): job[0]
-            for (_, job), split in zip(sized, splits, strict=True)
-        }
+        order = [(job, split) for (_, job), split in zip(sized, splits, strict=True)]
+    else:
+        jobs, order = 1, [(job, True) for job in work]
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ffscribe-input")
+    futures = {pool.submit(_locked_run, batch, *job, split): job[0] for job, split in order}
+    try:
         for future in as_completed(futures):
             results[futures[future]] = future.result()
     except BaseException:
-        batch.stop.set()  # workers abandon their input at the next segment or write
-        pool.shutdown(wait=True, cancel_futures=True)
+        batch.stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        wait(futures, timeout=STOP_GRACE)
         raise
     pool.shutdown(wait=True)
 
@@ -306,9 +250,11 @@ def _precheck(
 
 def _locked_run(
     batch: _Batch, index: int, item: Input, dests: dict[str, Path], split: bool = True
-) -> InputResult:
+) -> InputResult | None:
     if batch.stop.is_set():
         raise Cancelled
+    if batch.stdout_closed:
+        return None
     if batch.events:
         batch.events.started(item, index, batch.total)
     result = _under_lock(batch, item, dests, split)
@@ -344,11 +290,9 @@ def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) ->
         transcript = _transcript_for(batch, item, split)
         if batch.stop.is_set():
             raise Cancelled
-        if options.stdout:
-            assert batch.stdout is not None, "stdout mode needs a stream"
-            for fmt in options.formats:
-                batch.render(transcript, fmt, batch.stdout)
-            batch.stdout.flush()
+        if options.stdout and not _to_stdout(batch, transcript):
+            reason = "standard output closed by its reader"
+            return InputResult(name, "done", reason, (), time.perf_counter() - started)
         for fmt, dest in dests.items():
             if dest.exists() and not options.overwrite:
                 continue  # a format done by an earlier run: keep it
@@ -366,6 +310,20 @@ def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) ->
         return InputResult(name, "failed", reason, (), time.perf_counter() - started)
     elapsed = time.perf_counter() - started
     return InputResult(name, "done", None, _names(dests), elapsed, transcript.duration)
+
+
+def _to_stdout(batch: _Batch, transcript: Transcript) -> bool:
+    """Write the result to the stdout stream; False when its reader has closed it (`| head`),
+    which stops the batch quietly: nothing after it starts, and it is no error."""
+    assert batch.stdout is not None, "stdout mode needs a stream"
+    try:
+        for fmt in batch.options.formats:
+            batch.render(transcript, fmt, batch.stdout)
+        batch.stdout.flush()
+    except BrokenPipeError:
+        batch.stdout_closed = True
+        return False
+    return True
 
 
 def _transcript_for(batch: _Batch, item: Input, split: bool) -> Transcript:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ffscribe.core.batch import InputResult, OutputOptions, plan_outputs, run_batch
+from ffscribe.core.batch import OutputOptions, plan_outputs, run_batch
 from ffscribe.core.inputs import Input
 from ffscribe.core.options import ModelOptions
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
+from ffscribe.core.report import InputResult
 from ffscribe.core.transcript import Source, Transcript
 from ffscribe.formats import render
 from tests.conftest import TEST_MODEL
