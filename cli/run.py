@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -16,13 +17,14 @@ from typing import TextIO
 
 import typer
 
-from ffscribe.cli.progress import Reporter
-from ffscribe.core.batch import OutputOptions, Report, label, plan_outputs, run_batch
+from ffscribe.cli.progress import Reporter, printable
+from ffscribe.core.batch import OutputOptions, label, plan_outputs, run_batch
 from ffscribe.core.errors import ExitCode, TranscribeError
 from ffscribe.core.inputs import Input, resolve
 from ffscribe.core.options import default_jobs
 from ffscribe.core.outputs import atomic_write_text, check_writable
 from ffscribe.core.pipeline import Pipeline
+from ffscribe.core.report import Report
 from ffscribe.core.transcript import Transcript
 from ffscribe.formats import WriterOptions, write
 
@@ -96,6 +98,10 @@ def execute(
 
 def _finish(report: Report, report_path: Path | None, reporter: Reporter) -> ExitCode:
     """Write the report, say how the run went, and return its exit status."""
+    if report.stdout_closed:  # flushing it again at exit would raise BrokenPipeError
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     if report_path is not None:
         text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
         try:
@@ -120,14 +126,14 @@ def batch_jobs(pipeline: Pipeline) -> int:
 def print_plan(pipeline: Pipeline, items: list[Input], outputs: OutputOptions) -> None:
     """--dry-run: the stages, then each input and the files it would write."""
     for stage in pipeline.plan():
-        typer.echo(f"stage {stage.name}: {stage.detail}")
+        typer.echo(printable(f"stage {stage.name}: {stage.detail}"))
     for item in items:
         if item.error:
-            typer.echo(f"{label(item)} -> error: {item.error}")
+            typer.echo(printable(f"{label(item)} -> error: {item.error}"))
             continue
         dests = plan_outputs(item, outputs)
         targets = ", ".join(str(d) for d in dests.values()) if dests else "standard output"
-        typer.echo(f"{label(item)} -> {targets}")
+        typer.echo(printable(f"{label(item)} -> {targets}"))
 
 
 def setup_logging(*, quiet: bool, verbose: bool, debug: bool) -> None:
@@ -137,9 +143,20 @@ def setup_logging(*, quiet: bool, verbose: bool, debug: bool) -> None:
         level = logging.INFO
     else:
         level = logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr, format="transcribe: %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine("transcribe: %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if not debug:  # faster-whisper logs every VAD pass at INFO; keep that for --debug
         logging.getLogger("faster_whisper").setLevel(max(level, logging.WARNING))
+
+
+class _OneLine(logging.Formatter):
+    """Log messages carry names from strangers (titles, URLs, paths): escape them like
+    Reporter does; a traceback under --debug stays as it is."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
 
 
 class _Stop:

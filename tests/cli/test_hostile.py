@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_MODEL, run_cli
+from tests.conftest import TEST_MODEL, run_cli, transcribe_exe
 from tests.core.httpserver import MEDIA, LocalServer, Route, rss
 
 M = ("--model", TEST_MODEL)
@@ -121,3 +121,47 @@ def test_a_report_that_cannot_be_written_is_one_line(
     assert "Traceback" not in proc.stderr
     assert "r.json" in proc.stderr and "cannot write" in proc.stderr
     assert not (media / "speech.txt").exists()
+
+
+def test_names_in_messages_are_escaped(media: Path, tmp_path: Path) -> None:
+    forged = media / "a\ntranscribe: error: forged\x1b[2J.wav"
+    (media / "speech.wav").rename(forged)
+    missing = media / "gone\x1b[31m\u202e.wav"
+    proc = run_cli(forged, missing, "-f", "txt", "-o", tmp_path / "out", "--verbose", *M)
+    assert proc.returncode == 1, proc.stderr
+    assert "\x1b" not in proc.stderr and "\u202e" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("transcribe: error:")]
+    assert len(errors) == 1 and "gone\\x1b[31m\\u202e.wav" in errors[0], proc.stderr
+    assert "a\\ntranscribe: error: forged\\x1b[2J.wav" in proc.stderr
+
+
+def test_a_feed_that_repeats_an_item_still_ends_clean(server: LocalServer, tmp_path: Path) -> None:
+    same = {"title": "Same", "guid": "same-id", "pubDate": "Mon, 01 Jan 2024 10:00:00 GMT"}
+    items = [
+        {**same, "url": server.url("/media/speech.mp3?dup=1")},
+        {**same, "url": server.url("/media/speech.mp3?dup=2")},
+        {**same, "url": server.url("/media/speech.mp3?dup=1")},  # a true copy: done once
+    ]
+    feed = server.add("/repeats.rss", Route(rss(items), "application/rss+xml"))
+    out = tmp_path / "out"
+    first = run_cli(feed, "-f", "txt", "-o", out, *M, env=NO_PROXY)
+    assert first.returncode == 0, first.stderr
+    assert "2 done, 0 skipped, 0 failed" in first.stderr
+    again = run_cli(feed, "-f", "txt", "-o", out, *M, env=NO_PROXY)
+    assert again.returncode == 0, again.stderr
+    assert "0 done, 2 skipped, 0 failed" in again.stderr
+
+
+def test_a_closed_stdout_is_a_quiet_stop(media: Path) -> None:
+    proc = subprocess.Popen(
+        [transcribe_exe(), media / "speech.wav", media / "speech.mp3", "--stdout", "-f", "txt", *M],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first byte, whatever the size
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert "error" not in err.lower() and "Traceback" not in err and "Exception" not in err
+    assert "1 done" in err
