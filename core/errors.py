@@ -56,3 +56,8 @@ class EnvironmentMissing(TranscribeError):
 
 class ModelError(EnvironmentMissing):
     """A model cannot be had: unknown offline, a corrupt pack, a checksum mismatch."""
+
+
+class Cancelled(KeyboardInterrupt):
+    """Raised inside a worker when the run is stopped, to abandon its input (a download, a
+    transcription) at the next point that checks."""

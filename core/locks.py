@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from ffscribe.core import cleanup
 from ffscribe.core.errors import OutputError
 from ffscribe.core.outputs import NAME_MAX, fit
 
@@ -49,7 +50,8 @@ def try_lock(path: Path) -> Iterator[bool]:
             break
         os.close(fd)
     try:
-        yield True
+        with cleanup.pending(lambda: os.unlink(path)):
+            yield True
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ffscribe.core import cleanup
 from ffscribe.core.errors import OutputError, UsageError
 
 DEFAULT_TEMPLATE = "{stem}.{ext}"
@@ -124,12 +125,13 @@ def atomic_writer(dest: Path, *, encoding: str = "utf-8") -> Iterator[TextIO]:
         ) from exc
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, dest)
+        with cleanup.pending(tmp.unlink):
+            with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, dest)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
