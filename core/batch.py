@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from ffscribe.core.download import FetchOptions, remove_stale_scratch
 from ffscribe.core.errors import (
+    Cancelled,
     EnvironmentMissing,
     OutputError,
     TranscribeError,
@@ -72,10 +74,6 @@ class BatchEvents(Protocol):
     def finished(self, item: Input, result: InputResult) -> None: ...
 
 
-class Cancelled(KeyboardInterrupt):
-    """Raised inside a worker when the batch is interrupted, to abandon its input."""
-
-
 def label(item: Input) -> str:
     """How messages and the report name an input: the path as given, else its URL."""
     return item.local or item.source.uri
@@ -110,6 +108,7 @@ class _Batch:
     events: BatchEvents | None
     stdout: TextIO | None
     total: int
+    fetch: FetchOptions
     stop: threading.Event = field(default_factory=threading.Event)
     stdout_closed: bool = False  # its reader is gone: no input after this one starts
 
@@ -124,12 +123,13 @@ def run_batch(
     stdout: TextIO | None = None,
     jobs: int = 1,
     report: Report | None = None,
+    fetch: FetchOptions | None = None,
 ) -> Report:
     """Run every input, up to `jobs` at once; EnvironmentMissing and UsageError stop the batch
     (every input would fail alike), any other error is recorded against its input and the
     batch goes on. The report lists inputs in the order given, whatever order they end in;
-    pass `report` to keep what was done when the run stops early."""
-    batch = _Batch(pipeline, render, options, events, stdout, len(inputs))
+    pass `report` to keep what was done when the run stops early. `fetch` limits downloads."""
+    batch = _Batch(pipeline, render, options, events, stdout, len(inputs), fetch or FetchOptions())
     report = report if report is not None else Report()
     claimed: dict[Path, str] = {}  # output -> the input that owns it in this run
     results: list[InputResult | None] = [None] * len(inputs)
@@ -151,6 +151,8 @@ def run_batch(
     for folder in sorted(folders):  # locks a kill -9 left behind
         if remove_stale(folder):
             log.info("removed stale lock files in %s", folder)
+    if remove_stale_scratch():  # and downloads
+        log.info("removed temporary folders that killed runs left behind")
     try:
         _run_pool(batch, work, results, jobs)
     except KeyboardInterrupt:
@@ -348,7 +350,7 @@ def _transcript_for(batch: _Batch, item: Input, split: bool) -> Transcript:
         if events:
             events.progress(item, done, total)
 
-    with fetched(item, progress=downloading) as path:
+    with fetched(item, progress=downloading, options=batch.fetch, stop=batch.stop) as path:
         return batch.pipeline.run(path, source=item.source, progress=progress, split=split)
 
 

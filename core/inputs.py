@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from ffscribe.core.errors import InputError
-from ffscribe.core.fetch import Sniffed, is_fetched_scheme, page_title, sniff
+from ffscribe.core.fetch import FetchOptions, Sniffed, is_fetched_scheme, page_title, sniff
 from ffscribe.core.outputs import STEM_BYTES, cut_bytes, safe_name
 from ffscribe.core.transcript import Source
 
@@ -64,7 +64,7 @@ class _Filters:
     include: tuple[str, ...]
     exclude: tuple[str, ...]
     limit: int | None
-    timeout: float
+    fetch: FetchOptions
 
 
 def resolve(
@@ -76,14 +76,17 @@ def resolve(
     exclude: Sequence[str] = (),
     limit: int | None = None,
     timeout: float = 30.0,
+    fetch: FetchOptions | None = None,
 ) -> list[Input]:
     """Every input the arguments name, in order, each once (same URI and stem: the first wins).
 
     `-` reads inputs from `stdin` (default: the process's), one a line or NUL-separated when
     `null`. `include`/`exclude` filter the files found in directories (fnmatch patterns, tried
     on the path relative to the directory and on the base name); `limit` caps each feed's
-    episodes, newest first; `timeout` bounds each network request, in seconds."""
-    filters = _Filters(tuple(include), tuple(exclude), limit, timeout)
+    episodes, newest first; `timeout` bounds each network request's silences, in seconds,
+    and `fetch` (which overrides it) also each body's size and whole time."""
+    fetch = fetch or FetchOptions(timeout=timeout)
+    filters = _Filters(tuple(include), tuple(exclude), limit, fetch)
     seen: set[tuple[str, str]] = set()
     out: list[Input] = []
     for arg in args:
@@ -253,12 +256,12 @@ def _wanted(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
 def _resolve_url(url: str, filters: _Filters) -> list[Input]:
     """A feed becomes its episodes; anything else one URL input, named from its title."""
     try:
-        sniffed = sniff(url, timeout=filters.timeout)
+        sniffed = sniff(url, options=filters.fetch)
         if sniffed.body is not None and (feed := _parse_feed(sniffed)) is not None:
             return _feed_inputs(feed, url, sniffed.url, filters.limit)
         if _is_direct_media(sniffed):
             return [Input(Source("url", url), _url_stem(url), None, None)]
-        title = page_title(url, timeout=filters.timeout)
+        title = page_title(url, timeout=filters.fetch.timeout)
     except InputError as exc:
         return [_failed(Source("url", url), _url_stem(url, hashed=True), exc.message)]
     stem = safe_name(title) if title else _url_stem(url, hashed=True)
