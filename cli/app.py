@@ -10,9 +10,18 @@ import typer
 
 from ffscribe.cli import options as opt
 from ffscribe.cli.progress import Reporter
-from ffscribe.cli.run import InputOptions, execute, gather, print_plan, setup_logging
+from ffscribe.cli.run import (
+    InputOptions,
+    execute,
+    flush_and_exit,
+    gather,
+    print_plan,
+    setup_logging,
+    stragglers,
+)
 from ffscribe.core import __version__
 from ffscribe.core.batch import OutputOptions
+from ffscribe.core.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
 from ffscribe.core.errors import UsageError
 from ffscribe.core.options import (
     DEFAULT_MODEL,
@@ -291,6 +300,8 @@ def transcribe(
             rich_help_panel=P_DECODE,
         ),
     ] = True,
+    max_download: opt.MaxDownload = DEFAULT_MAX_BYTES,
+    download_deadline: opt.DownloadDeadline = DEFAULT_DEADLINE,
     start: opt.Start = 0.0,
     duration: opt.Duration = None,
     audio_track: opt.AudioTrack = None,
@@ -404,13 +415,22 @@ def transcribe(
         speaker_names=_names(speaker_names),
     )
     pipeline = Pipeline(options)
-    wanted = InputOptions(null=null, include=tuple(include), exclude=tuple(exclude), limit=limit)
+    fetch = FetchOptions(max_bytes=max_download, deadline=download_deadline)
+    wanted = InputOptions(
+        null=null, include=tuple(include), exclude=tuple(exclude), limit=limit, fetch=fetch
+    )
     if dry_run:
         print_plan(pipeline, gather(inputs, wanted), outputs)
         return
     reporter = Reporter(quiet=quiet, verbose=verbose)
     code = execute(
-        pipeline, lambda: gather(inputs, wanted), outputs, writer_options, report, reporter=reporter
+        pipeline,
+        lambda: gather(inputs, wanted),
+        outputs,
+        writer_options,
+        report,
+        reporter=reporter,
+        fetch=fetch,
     )
     raise typer.Exit(int(code))
 
@@ -443,7 +463,15 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="transcribe")
+    try:
+        app(prog_name="transcribe")
+    except SystemExit as exc:
+        if stragglers():
+            # A worker still inside a read or the model cannot be stopped from outside, and
+            # Python would wait for it at exit: its files are gone already, so go now.
+            code = exc.code if isinstance(exc.code, int) else 1
+            flush_and_exit(code)
+        raise
 
 
 __all__ = ["FORMAT_NAMES", "app", "main"]

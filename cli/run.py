@@ -3,22 +3,26 @@ status, and turn SIGTERM into the same clean stop as Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import typer
 
 from ffscribe.cli.progress import Reporter, printable
+from ffscribe.core import cleanup
 from ffscribe.core.batch import OutputOptions, label, plan_outputs, run_batch
+from ffscribe.core.download import FetchOptions
 from ffscribe.core.errors import ExitCode, TranscribeError
 from ffscribe.core.inputs import Input, resolve
 from ffscribe.core.options import default_jobs
@@ -37,6 +41,7 @@ class InputOptions:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     limit: int | None = None
+    fetch: FetchOptions = field(default_factory=FetchOptions)
 
 
 def gather(args: Sequence[str], options: InputOptions) -> list[Input]:
@@ -48,6 +53,7 @@ def gather(args: Sequence[str], options: InputOptions) -> list[Input]:
         include=options.include,
         exclude=options.exclude,
         limit=options.limit,
+        fetch=options.fetch,
     )
 
 
@@ -59,6 +65,7 @@ def execute(
     report_path: Path | None,
     *,
     reporter: Reporter,
+    fetch: FetchOptions | None = None,
 ) -> ExitCode:
     """The error boundary: expected errors become one line and their exit code. Signals stop
     the run from the start, while a feed is still being read too; `inputs` resolves them."""
@@ -84,12 +91,14 @@ def execute(
                     stdout=sys.stdout,
                     jobs=batch_jobs(pipeline),
                     report=report,
+                    fetch=fetch,
                 )
         except TranscribeError as exc:
             report.error, report.error_code = str(exc), exc.exit_code
             reporter.error(str(exc))
         except KeyboardInterrupt:
             stop.stopping = True  # a second signal must not cut the clean-up short
+            cleanup.undo_all()  # workers still inside a read or the model may never get to it
             report.interrupted = True
             reporter.error("interrupted: finished outputs kept, the current input left nothing")
         stop.stopping = True
@@ -112,6 +121,20 @@ def _finish(report: Report, report_path: Path | None, reporter: Reporter) -> Exi
     if report.error is None:
         reporter.info(report.summary())
     return report.exit_code
+
+
+def stragglers() -> bool:
+    """Whether a worker thread is still running (stuck in a read or the model past a stop)."""
+    main = threading.main_thread()
+    return any(t is not main and t.is_alive() and not t.daemon for t in threading.enumerate())
+
+
+def flush_and_exit(code: int) -> NoReturn:
+    """Exit at once, without waiting for threads, once what was printed is out."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def batch_jobs(pipeline: Pipeline) -> int:
