@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_MODEL, run_cli, transcribe_exe
-from tests.core.httpserver import MEDIA, LocalServer, Route, rss
+from tests.core.httpserver import MEDIA, LocalServer, Route, redirect, rss
 
 M = ("--model", TEST_MODEL)
 NO_PROXY = {v: "" for v in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
@@ -165,3 +166,37 @@ def test_a_closed_stdout_is_a_quiet_stop(media: Path) -> None:
     assert proc.wait(timeout=120) == 0, err
     assert "error" not in err.lower() and "Traceback" not in err and "Exception" not in err
     assert "1 done" in err
+
+
+def test_feed_enclosures_that_redirect_or_never_end_fail_one_line_each(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as ftp:
+        ftp.settimeout(0.2)
+        routes = {
+            "ftp": redirect(f"ftp://127.0.0.1:{ftp.getsockname()[1]}/x.mp3"),
+            "file": redirect("file:///etc/passwd"),
+            "huge": Route(b"\0" * (2 << 20), "audio/mpeg", length=-1),
+            "trickle": Route(b"x" * 4096 * 40, "audio/mpeg", trickle=0.5, chunk=4096),
+        }
+        urls = {name: server.add(f"/edge/{name}.mp3", route) for name, route in routes.items()}
+        items = [{"title": name, "guid": name, "url": url} for name, url in urls.items()]
+        feed = server.add("/edge.rss", Route(rss(items), "application/rss+xml"))
+        proc = run_cli(
+            feed, "-f", "txt", "-o", tmp_path, "--max-download", "1M",
+            "--download-deadline", "1.5", *M, env=NO_PROXY,
+        )  # fmt: skip
+        with pytest.raises(TimeoutError):
+            ftp.accept()  # nothing ever connected to the ftp: target
+    assert proc.returncode == 1, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("transcribe: error:")]
+    assert len(errors) == 4, proc.stderr
+    causes = {
+        "ftp": "redirected to ftp:",
+        "file": "redirected to file:",
+        "huge": "--max-download",
+        "trickle": "--download-deadline",
+    }
+    for name, cause in causes.items():
+        assert any(urls[name] in ln and cause in ln for ln in errors), (name, proc.stderr)
+    assert os.listdir(tmp_path) == []
