@@ -235,6 +235,17 @@ def probe(path: str) -> MediaInfo:
     return MediaInfo(path, _duration(stderr), tuple(audio), has_video)
 
 
+def stated_duration(path: str) -> float | None:
+    """The duration the container states, to check a decode against; None when it states
+    none, only guesses one from the bitrate (ffmpeg says so), or holds several audio tracks
+    (its duration is then the longest track's, not necessarily the one decoded)."""
+    stderr = _call(["-hide_banner", "-nostdin", "-i", _url(path)], None).stderr
+    tracks = sum(1 for _, kind, _ in _STREAM.findall(stderr) if kind == "Audio")
+    if tracks != 1 or "Estimating duration from bitrate" in stderr:
+        return None
+    return _duration(stderr)
+
+
 def _check_readable(path: str) -> None:
     """Catch the commonest bad inputs before ffmpeg does, with plainer words than its own."""
     if not os.path.exists(path):
