@@ -58,6 +58,7 @@ class Transcriber(Protocol):
         source: Source | None = None,
         progress: Callable[[float, float], None] | None = None,
         split: bool = True,
+        warn: Callable[[str], None] | None = None,
     ) -> Transcript: ...
 
 
@@ -288,8 +289,9 @@ def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) ->
     started = time.perf_counter()
     name = label(item)
     options = batch.options
+    notes: list[str] = []
     try:
-        transcript = _transcript_for(batch, item, split)
+        transcript = _transcript_for(batch, item, split, notes.append)
         if batch.stop.is_set():
             raise Cancelled
         if options.stdout and not _to_stdout(batch, transcript):
@@ -311,7 +313,9 @@ def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) ->
         reason = f"internal error (a bug in ffscribe, rerun with --debug): {bug}"
         return InputResult(name, "failed", reason, (), time.perf_counter() - started)
     elapsed = time.perf_counter() - started
-    return InputResult(name, "done", None, _names(dests), elapsed, transcript.duration)
+    return InputResult(
+        name, "done", None, _names(dests), elapsed, transcript.duration, tuple(notes)
+    )
 
 
 def _to_stdout(batch: _Batch, transcript: Transcript) -> bool:
@@ -328,7 +332,9 @@ def _to_stdout(batch: _Batch, transcript: Transcript) -> bool:
     return True
 
 
-def _transcript_for(batch: _Batch, item: Input, split: bool) -> Transcript:
+def _transcript_for(
+    batch: _Batch, item: Input, split: bool, warn: Callable[[str], None]
+) -> Transcript:
     """A saved JSON result is re-rendered as it is; anything else goes through the model,
     remote inputs after a download into a temporary directory that is always removed."""
     from ffscribe.core.fetch import fetched
@@ -351,7 +357,9 @@ def _transcript_for(batch: _Batch, item: Input, split: bool) -> Transcript:
             events.progress(item, done, total)
 
     with fetched(item, progress=downloading, options=batch.fetch, stop=batch.stop) as path:
-        return batch.pipeline.run(path, source=item.source, progress=progress, split=split)
+        return batch.pipeline.run(
+            path, source=item.source, progress=progress, split=split, warn=warn
+        )
 
 
 def _claim(name: str, dests: dict[str, Path], claimed: dict[Path, str]) -> InputResult | None:

@@ -21,6 +21,7 @@ class InputResult:
     outputs: tuple[str, ...] = ()
     seconds: float = 0.0
     audio_seconds: float | None = None
+    warnings: tuple[str, ...] = ()  # told, not failed: a truncated input
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -30,6 +31,7 @@ class InputResult:
             "outputs": list(self.outputs),
             "seconds": round(self.seconds, 3),
             "audio_seconds": self.audio_seconds,
+            "warnings": list(self.warnings),
         }
 
 

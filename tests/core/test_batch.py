@@ -97,9 +97,10 @@ class _SplitSeen:
         source: Source | None = None,
         progress: Callable[[float, float], None] | None = None,
         split: bool = True,
+        warn: Callable[[str], None] | None = None,
     ) -> Transcript:
         self.split[Path(path).name] = split
-        return self.pipeline.run(path, source=source, progress=progress, split=split)
+        return self.pipeline.run(path, source=source, progress=progress, split=split, warn=warn)
 
 
 def test_an_input_is_cut_when_it_outlasts_the_inputs_after_it() -> None:
