@@ -306,6 +306,7 @@ def transcribe(
     duration: opt.Duration = None,
     audio_track: opt.AudioTrack = None,
     normalize: opt.Normalize = False,
+    fail_truncated: opt.FailTruncated = False,
     max_line_width: opt.MaxLineWidth = None,
     max_line_count: opt.MaxLineCount = None,
     highlight_words: opt.HighlightWords = False,
@@ -413,6 +414,7 @@ def transcribe(
             device=device,
         ),
         speaker_names=_names(speaker_names),
+        fail_truncated=fail_truncated,
     )
     pipeline = Pipeline(options)
     fetch = FetchOptions(max_bytes=max_download, deadline=download_deadline)

@@ -141,6 +141,15 @@ AudioTrack = Annotated[
         min=0, help="Audio track to use, from 0 (default: ffmpeg's pick).", rich_help_panel=P_MEDIA
     ),
 ]
+FailTruncated = Annotated[
+    bool,
+    typer.Option(
+        "--fail-truncated",
+        help="Fail an input whose decoded audio falls clearly short of the duration it "
+        "states (a cut-off file or download) instead of transcribing it with a warning.",
+        rich_help_panel=P_MEDIA,
+    ),
+]
 Normalize = Annotated[
     bool,
     typer.Option(

@@ -98,6 +98,8 @@ class Reporter:
                 task = self._tasks.pop(id(item), None)
             if task is not None:
                 self._bars.remove_task(task)
+        for note in result.warnings:
+            self.warning(f"{result.input}: {note}")
         if result.status == "failed":
             self.error(f"{result.input}: {result.reason}")
         elif result.status == "skipped" and self.verbose:
@@ -109,6 +111,10 @@ class Reporter:
     def info(self, message: str) -> None:
         if not self.quiet:
             self.console.print(printable(message), markup=False)
+
+    def warning(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(f"transcribe: warning: {printable(message)}", markup=False)
 
     def error(self, message: str) -> None:
         self.console.print(f"transcribe: error: {printable(message)}", markup=False, style="red")

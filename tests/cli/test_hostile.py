@@ -200,3 +200,19 @@ def test_feed_enclosures_that_redirect_or_never_end_fail_one_line_each(
     for name, cause in causes.items():
         assert any(urls[name] in ln and cause in ln for ln in errors), (name, proc.stderr)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_truncated_input_warns_or_with_fail_truncated_fails(media: Path, tmp_path: Path) -> None:
+    args = (media / "truncated.mp3", media / "speech.mp3", "-f", "txt", "-o", tmp_path, *M)
+    proc = run_cli(*args, "--report", tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("transcribe: warning:")]
+    assert len(warnings) == 1 and "truncated.mp3" in warnings[0], proc.stderr
+    assert "truncated: decoded" in warnings[0] and "s it states" in warnings[0]
+    inputs = _report(tmp_path / "r.json")["inputs"]
+    assert isinstance(inputs, list) and [bool(i["warnings"]) for i in inputs] == [True, False]
+    strict = run_cli(*args, "--fail-truncated", "--overwrite")
+    assert strict.returncode == 1, strict.stderr
+    assert "1 done, 0 skipped, 1 failed" in strict.stderr
+    errors = [ln for ln in strict.stderr.splitlines() if ln.startswith("transcribe: error:")]
+    assert len(errors) == 1 and "truncated.mp3" in errors[0] and "--fail-truncated" in errors[0]
