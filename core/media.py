@@ -19,6 +19,7 @@ from typing import IO, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from . import cleanup
 from .errors import EnvironmentMissing, InputError, MediaError, TranscribeError, UsageError
 from .options import ClipOptions
 
@@ -131,12 +132,13 @@ def _call(args: Sequence[str], stdin: BinaryIO | None) -> _Completed:
     if stdin is not None and feed == subprocess.PIPE:
         threads.append(threading.Thread(target=_copy, args=(stdin, proc.stdin), daemon=True))
     try:
-        for thread in threads:
-            thread.start()
-        out = bytearray()
-        while chunk := proc.stdout.read(_CHUNK):
-            out += chunk  # amortized growth: no list of chunks joined at the end
-        returncode = proc.wait()
+        with cleanup.pending(proc.kill):  # a stop that cannot wait for this thread ends it
+            for thread in threads:
+                thread.start()
+            out = bytearray()
+            while chunk := proc.stdout.read(_CHUNK):
+                out += chunk  # amortized growth: no list of chunks joined at the end
+            returncode = proc.wait()
     finally:
         if proc.poll() is None:  # interrupted: do not leave ffmpeg running
             proc.kill()
