@@ -23,7 +23,7 @@ from ffscribe.cli.progress import Reporter, printable
 from ffscribe.core import cleanup
 from ffscribe.core.batch import OutputOptions, label, plan_outputs, run_batch
 from ffscribe.core.download import FetchOptions
-from ffscribe.core.errors import ExitCode, TranscribeError
+from ffscribe.core.errors import ExitCode, TranscribeError, internal_error
 from ffscribe.core.inputs import Input, resolve
 from ffscribe.core.options import default_jobs
 from ffscribe.core.outputs import atomic_write_text, check_writable
@@ -96,6 +96,10 @@ def execute(
         except TranscribeError as exc:
             report.error, report.error_code = str(exc), exc.exit_code
             reporter.error(str(exc))
+        except Exception as exc:  # a bug: one line, the traceback only with --debug
+            logging.getLogger("ffscribe").debug("internal error", exc_info=True)
+            report.error, report.error_code = internal_error(exc), ExitCode.FAILED
+            reporter.error(report.error)
         except KeyboardInterrupt:
             stop.stopping = True  # a second signal must not cut the clean-up short
             cleanup.undo_all()  # workers still inside a read or the model may never get to it

@@ -23,6 +23,7 @@ from ffscribe.core.errors import (
     OutputError,
     TranscribeError,
     UsageError,
+    internal_error,
 )
 from ffscribe.core.inputs import PIPE, Input
 from ffscribe.core.locks import lock_for, remove_stale, try_lock
@@ -309,8 +310,7 @@ def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) ->
         return InputResult(name, "failed", reason, (), time.perf_counter() - started)
     except Exception as exc:  # a bug, but the batch must go on: record it with its type
         log.debug("internal error on %s", name, exc_info=True)
-        bug = f"{type(exc).__name__}: {exc}"
-        reason = f"internal error (a bug in ffscribe, rerun with --debug): {bug}"
+        reason = internal_error(exc)
         return InputResult(name, "failed", reason, (), time.perf_counter() - started)
     elapsed = time.perf_counter() - started
     return InputResult(
