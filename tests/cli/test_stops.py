@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,9 +33,14 @@ def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
     return proc, scratch
 
 
-def _stop_and_check(proc: subprocess.Popen[str], tmp_path: Path, scratch: Path) -> None:
+def _stop_and_check(
+    proc: subprocess.Popen[str], tmp_path: Path, scratch: Path, *, twice: bool = False
+) -> None:
     os.kill(proc.pid, signal.SIGTERM)
     sent = time.monotonic()
+    if twice:  # an impatient second signal must not cut the clean-up short
+        time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGINT)
     try:
         proc.wait(timeout=60)
     finally:
@@ -73,7 +79,7 @@ def test_sigterm_stops_downloads_side_by_side(server: LocalServer, tmp_path: Pat
     _wait_for(lambda: len(list(scratch.glob("ffscribe-*/media*"))) == 1)
     _wait_for(lambda: len(server.served("/stop/stalled.mp3")) == 1)
     assert proc.poll() is None
-    _stop_and_check(proc, tmp_path, scratch)
+    _stop_and_check(proc, tmp_path, scratch, twice=True)
 
 
 def test_sigterm_while_a_feed_is_read(server: LocalServer, tmp_path: Path) -> None:
@@ -81,3 +87,32 @@ def test_sigterm_while_a_feed_is_read(server: LocalServer, tmp_path: Path) -> No
     proc, scratch = _start(tmp_path, feed, "-f", "txt", "-o", str(tmp_path))
     _wait_for(lambda: len(server.served("/stop/slow.rss")) == 1)
     _stop_and_check(proc, tmp_path, scratch)
+
+
+DIES = """
+import os
+from ffscribe.core.download import scratch
+held = scratch()
+folder = held.__enter__()
+open(os.path.join(folder, "media.mp3.part"), "w").write("half")
+os._exit(9)  # as a kill -9 would: no clean-up runs
+"""
+
+
+def test_what_a_kill_9_left_is_removed_by_the_next_run(media: Path, tmp_path: Path) -> None:
+    scratch, out = tmp_path / "tmp", tmp_path / "out"
+    scratch.mkdir()
+    out.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    subprocess.run([sys.executable, "-c", DIES], env=env, check=False)
+    assert len(list(scratch.glob("ffscribe-*/media.mp3.part"))) == 1
+    (out / ".speech.ffscribe-lock").write_text("")  # a killed run's lock, held by no one
+    (out / ".gone.ffscribe-lock").write_text("")  # and one of an input that is no more
+    proc = subprocess.run(
+        [transcribe_exe(), str(media / "speech.wav"), "-f", "txt", "-o", str(out),
+         "--model", TEST_MODEL],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(out)) == ["speech.txt"]
+    assert not list(scratch.glob("ffscribe-*"))
