@@ -256,8 +256,8 @@ def _from_page(job: _Job) -> str:
                 if found is None:
                     raise InputError(f"no media at {media}", path=url, stage="fetch")
                 return found
-            ydl.process_info(info)
-            path = _downloaded_path(ydl, info)
+            # A stream in fragments (HLS, DASH): yt-dlp downloads it, as it always did.
+            path = _downloaded_path(ydl, ydl.extract_info(url, download=True))
     except yt_dlp.utils.YoutubeDLError as exc:  # DownloadError, ExtractorError and kin
         raise _input_error(exc, url) from exc
     if path is None or not os.path.isfile(path):
