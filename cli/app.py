@@ -10,9 +10,18 @@ import typer
 
 from ffscribe.cli import options as opt
 from ffscribe.cli.progress import Reporter
-from ffscribe.cli.run import InputOptions, execute, gather, print_plan, setup_logging
+from ffscribe.cli.run import (
+    InputOptions,
+    execute,
+    flush_and_exit,
+    gather,
+    print_plan,
+    setup_logging,
+    stragglers,
+)
 from ffscribe.core import __version__
 from ffscribe.core.batch import OutputOptions
+from ffscribe.core.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
 from ffscribe.core.errors import UsageError
 from ffscribe.core.options import (
     DEFAULT_MODEL,
@@ -20,7 +29,7 @@ from ffscribe.core.options import (
     DecodeOptions,
     ModelOptions,
 )
-from ffscribe.core.outputs import DEFAULT_TEMPLATE
+from ffscribe.core.outputs import DEFAULT_TEMPLATE, check_template
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
 from ffscribe.formats import FORMAT_NAMES, WRITERS, WriterOptions, parse_formats
 
@@ -291,10 +300,13 @@ def transcribe(
             rich_help_panel=P_DECODE,
         ),
     ] = True,
+    max_download: opt.MaxDownload = DEFAULT_MAX_BYTES,
+    download_deadline: opt.DownloadDeadline = DEFAULT_DEADLINE,
     start: opt.Start = 0.0,
     duration: opt.Duration = None,
     audio_track: opt.AudioTrack = None,
     normalize: opt.Normalize = False,
+    fail_truncated: opt.FailTruncated = False,
     max_line_width: opt.MaxLineWidth = None,
     max_line_count: opt.MaxLineCount = None,
     highlight_words: opt.HighlightWords = False,
@@ -340,6 +352,10 @@ def transcribe(
         formats = parse_formats(fmt)
     except UsageError as exc:
         raise typer.BadParameter(exc.message, param_hint="--format") from exc
+    try:
+        check_template(template, formats)
+    except UsageError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--template") from exc
     if stdout and len(formats) != 1:
         raise typer.BadParameter("--stdout writes exactly one format", param_hint="--format")
     if task not in ("transcribe", "translate"):
@@ -398,17 +414,26 @@ def transcribe(
             device=device,
         ),
         speaker_names=_names(speaker_names),
+        fail_truncated=fail_truncated,
     )
     pipeline = Pipeline(options)
-    items = gather(
-        inputs,
-        InputOptions(null=null, include=tuple(include), exclude=tuple(exclude), limit=limit),
+    fetch = FetchOptions(max_bytes=max_download, deadline=download_deadline)
+    wanted = InputOptions(
+        null=null, include=tuple(include), exclude=tuple(exclude), limit=limit, fetch=fetch
     )
     if dry_run:
-        print_plan(pipeline, items, outputs)
+        print_plan(pipeline, gather(inputs, wanted), outputs)
         return
     reporter = Reporter(quiet=quiet, verbose=verbose)
-    code = execute(pipeline, items, outputs, writer_options, report, reporter=reporter)
+    code = execute(
+        pipeline,
+        lambda: gather(inputs, wanted),
+        outputs,
+        writer_options,
+        report,
+        reporter=reporter,
+        fetch=fetch,
+    )
     raise typer.Exit(int(code))
 
 
@@ -440,7 +465,15 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="transcribe")
+    try:
+        app(prog_name="transcribe")
+    except SystemExit as exc:
+        if stragglers():
+            # A worker still inside a read or the model cannot be stopped from outside, and
+            # Python would wait for it at exit: its files are gone already, so go now.
+            code = exc.code if isinstance(exc.code, int) else 1
+            flush_and_exit(code)
+        raise
 
 
 __all__ = ["FORMAT_NAMES", "app", "main"]

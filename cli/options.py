@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 P_MEDIA = "Media"
+P_NET = "Downloads"
 P_SUBS = "Subtitles"
 P_SPEAKERS = "Speakers"
 P_MUSIC = "Background music"
@@ -140,6 +141,15 @@ AudioTrack = Annotated[
         min=0, help="Audio track to use, from 0 (default: ffmpeg's pick).", rich_help_panel=P_MEDIA
     ),
 ]
+FailTruncated = Annotated[
+    bool,
+    typer.Option(
+        "--fail-truncated",
+        help="Fail an input whose decoded audio falls clearly short of the duration it "
+        "states (a cut-off file or download) instead of transcribing it with a warning.",
+        rich_help_panel=P_MEDIA,
+    ),
+]
 Normalize = Annotated[
     bool,
     typer.Option(
@@ -166,5 +176,44 @@ HighlightWords = Annotated[
         "--highlight-words",
         help="Underline each word as it is spoken (turns word timestamps on).",
         rich_help_panel=P_SUBS,
+    ),
+]
+
+
+def _bytes(text: str | int) -> int:
+    """A size such as 4G, 500M, 64K or 1000 (bytes); powers of 1024."""
+    if isinstance(text, int):  # the default, passed through the parser too
+        return text
+    units = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:] in units else ""
+    try:
+        number = float(value[: len(value) - len(unit)])
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a size such as 4G, 500M or 1000") from None
+    if number <= 0:
+        raise typer.BadParameter("a size must be positive")
+    return int(number * (1 << units[unit]))
+
+
+MaxDownload = Annotated[
+    int,
+    typer.Option(
+        "--max-download",
+        metavar="SIZE",
+        parser=_bytes,
+        show_default="4G",
+        help="Fail a download (or a page's media) larger than this: 4G, 500M, 64K, bytes.",
+        rich_help_panel=P_NET,
+    ),
+]
+DownloadDeadline = Annotated[
+    float,
+    typer.Option(
+        "--download-deadline",
+        min=1.0,
+        metavar="SECONDS",
+        help="Fail a download not done in this many seconds, however it trickles.",
+        rich_help_panel=P_NET,
     ),
 ]

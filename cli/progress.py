@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ffscribe.core.batch import InputResult, label
+from ffscribe.core.batch import label
 from ffscribe.core.inputs import Input
+from ffscribe.core.report import InputResult
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -28,6 +29,12 @@ def _seconds_column() -> type:
             return Text(f"{task.completed:.0f}/{task.total:.0f}s", style="progress.elapsed")
 
     return SecondsColumn
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal acts on or hides written as Python escapes it
+    (\\n, \\x1b, \\u202e): a file name can neither forge a line nor colour the screen."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class Reporter:
@@ -66,7 +73,7 @@ class Reporter:
     def started(self, item: Input, index: int, total: int) -> None:
         name = label(item)
         if self._bars is not None:
-            text = f"[{index + 1}/{total}] {name}" if total > 1 else name
+            text = printable(f"[{index + 1}/{total}] {name}" if total > 1 else name)
             with self._lock:
                 self._tasks[id(item)] = self._bars.add_task(text, total=None)
         elif self.verbose:
@@ -91,6 +98,8 @@ class Reporter:
                 task = self._tasks.pop(id(item), None)
             if task is not None:
                 self._bars.remove_task(task)
+        for note in result.warnings:
+            self.warning(f"{result.input}: {note}")
         if result.status == "failed":
             self.error(f"{result.input}: {result.reason}")
         elif result.status == "skipped" and self.verbose:
@@ -101,7 +110,11 @@ class Reporter:
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(message, markup=False)
+            self.console.print(printable(message), markup=False)
+
+    def warning(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(f"transcribe: warning: {printable(message)}", markup=False)
 
     def error(self, message: str) -> None:
-        self.console.print(f"transcribe: error: {message}", markup=False, style="red")
+        self.console.print(f"transcribe: error: {printable(message)}", markup=False, style="red")

@@ -3,26 +3,32 @@ status, and turn SIGTERM into the same clean stop as Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import typer
 
-from ffscribe.cli.progress import Reporter
-from ffscribe.core.batch import OutputOptions, Report, label, plan_outputs, run_batch
-from ffscribe.core.errors import ExitCode, TranscribeError
+from ffscribe.cli.progress import Reporter, printable
+from ffscribe.core import cleanup
+from ffscribe.core.batch import OutputOptions, label, plan_outputs, run_batch
+from ffscribe.core.download import FetchOptions
+from ffscribe.core.errors import ExitCode, TranscribeError, internal_error
 from ffscribe.core.inputs import Input, resolve
 from ffscribe.core.options import default_jobs
-from ffscribe.core.outputs import atomic_write_text
+from ffscribe.core.outputs import atomic_write_text, check_writable
 from ffscribe.core.pipeline import Pipeline
+from ffscribe.core.report import Report
 from ffscribe.core.transcript import Transcript
 from ffscribe.formats import WriterOptions, write
 
@@ -35,6 +41,7 @@ class InputOptions:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     limit: int | None = None
+    fetch: FetchOptions = field(default_factory=FetchOptions)
 
 
 def gather(args: Sequence[str], options: InputOptions) -> list[Input]:
@@ -46,53 +53,92 @@ def gather(args: Sequence[str], options: InputOptions) -> list[Input]:
         include=options.include,
         exclude=options.exclude,
         limit=options.limit,
+        fetch=options.fetch,
     )
 
 
 def execute(
     pipeline: Pipeline,
-    items: list[Input],
+    inputs: Callable[[], list[Input]],
     outputs: OutputOptions,
     writer_options: WriterOptions,
     report_path: Path | None,
     *,
     reporter: Reporter,
+    fetch: FetchOptions | None = None,
 ) -> ExitCode:
-    """The error boundary: expected errors become one line and their exit code."""
+    """The error boundary: expected errors become one line and their exit code. Signals stop
+    the run from the start, while a feed is still being read too; `inputs` resolves them."""
 
     def render(transcript: Transcript, fmt: str, stream: TextIO) -> None:
         write(transcript, fmt, stream, writer_options)
 
     report = Report()
-    if not items:
-        reporter.info("no inputs: no media files among the arguments")
-    try:
-        with reporter, _sigterm_as_interrupt():
-            report = run_batch(
-                items,
-                pipeline,
-                render,
-                outputs,
-                events=reporter,
-                stdout=sys.stdout,
-                jobs=batch_jobs(pipeline),
-                report=report,
-            )
-    except TranscribeError as exc:
-        report.error, report.error_code = str(exc), exc.exit_code
-        reporter.error(str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        report.interrupted = True
-        reporter.error("interrupted: finished outputs kept, the current input left nothing")
-        return ExitCode.INTERRUPTED
-    finally:
-        if report_path is not None:
-            text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
+    with _signals_stop() as stop:
+        try:
+            if report_path is not None:
+                check_writable(report_path)  # known before any work, not after it
+            items = inputs()
+            if not items:
+                reporter.info("no inputs: no media files among the arguments")
+            with reporter:
+                report = run_batch(
+                    items,
+                    pipeline,
+                    render,
+                    outputs,
+                    events=reporter,
+                    stdout=sys.stdout,
+                    jobs=batch_jobs(pipeline),
+                    report=report,
+                    fetch=fetch,
+                )
+        except TranscribeError as exc:
+            report.error, report.error_code = str(exc), exc.exit_code
+            reporter.error(str(exc))
+        except Exception as exc:  # a bug: one line, the traceback only with --debug
+            logging.getLogger("ffscribe").debug("internal error", exc_info=True)
+            report.error, report.error_code = internal_error(exc), ExitCode.FAILED
+            reporter.error(report.error)
+        except KeyboardInterrupt:
+            stop.stopping = True  # a second signal must not cut the clean-up short
+            cleanup.undo_all()  # workers still inside a read or the model may never get to it
+            report.interrupted = True
+            reporter.error("interrupted: finished outputs kept, the current input left nothing")
+        stop.stopping = True
+        return _finish(report, report_path, reporter)
+
+
+def _finish(report: Report, report_path: Path | None, reporter: Reporter) -> ExitCode:
+    """Write the report, say how the run went, and return its exit status."""
+    if report.stdout_closed:  # flushing it again at exit would raise BrokenPipeError
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    if report_path is not None:
+        text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
+        try:
             atomic_write_text(report_path, text + "\n")
-        if report.error is None:
-            reporter.info(report.summary())
+        except TranscribeError as exc:
+            reporter.error(f"the report was not written: {exc}")
+            return max(report.exit_code, ExitCode.FAILED)
+    if report.error is None:
+        reporter.info(report.summary())
     return report.exit_code
+
+
+def stragglers() -> bool:
+    """Whether a worker thread is still running (stuck in a read or the model past a stop)."""
+    main = threading.main_thread()
+    return any(t is not main and t.is_alive() and not t.daemon for t in threading.enumerate())
+
+
+def flush_and_exit(code: int) -> NoReturn:
+    """Exit at once, without waiting for threads, once what was printed is out."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def batch_jobs(pipeline: Pipeline) -> int:
@@ -107,14 +153,14 @@ def batch_jobs(pipeline: Pipeline) -> int:
 def print_plan(pipeline: Pipeline, items: list[Input], outputs: OutputOptions) -> None:
     """--dry-run: the stages, then each input and the files it would write."""
     for stage in pipeline.plan():
-        typer.echo(f"stage {stage.name}: {stage.detail}")
+        typer.echo(printable(f"stage {stage.name}: {stage.detail}"))
     for item in items:
         if item.error:
-            typer.echo(f"{label(item)} -> error: {item.error}")
+            typer.echo(printable(f"{label(item)} -> error: {item.error}"))
             continue
         dests = plan_outputs(item, outputs)
         targets = ", ".join(str(d) for d in dests.values()) if dests else "standard output"
-        typer.echo(f"{label(item)} -> {targets}")
+        typer.echo(printable(f"{label(item)} -> {targets}"))
 
 
 def setup_logging(*, quiet: bool, verbose: bool, debug: bool) -> None:
@@ -124,20 +170,43 @@ def setup_logging(*, quiet: bool, verbose: bool, debug: bool) -> None:
         level = logging.INFO
     else:
         level = logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr, format="transcribe: %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine("transcribe: %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if not debug:  # faster-whisper logs every VAD pass at INFO; keep that for --debug
         logging.getLogger("faster_whisper").setLevel(max(level, logging.WARNING))
 
 
+class _OneLine(logging.Formatter):
+    """Log messages carry names from strangers (titles, URLs, paths): escape them like
+    Reporter does; a traceback under --debug stays as it is."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+
+class _Stop:
+    """The signal handler: the first SIGINT or SIGTERM stops the run like Ctrl-C; once the
+    stop is under way (or the run is over) later ones are ignored, so nothing cuts short
+    the clean-up and the report."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if not self.stopping:
+            self.stopping = True
+            raise KeyboardInterrupt
+
+
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (cron's timeout, systemd, kill) stops the run like Ctrl-C: exit 130."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
+def _signals_stop() -> Iterator[_Stop]:
+    """SIGINT and SIGTERM (cron's timeout, systemd, kill) stop the run alike: exit 130."""
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -11,20 +11,29 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, TextIO
+from typing import Protocol, TextIO
 
-from ffscribe.core.errors import EnvironmentMissing, ExitCode, TranscribeError, UsageError
+from ffscribe.core.download import FetchOptions, remove_stale_scratch
+from ffscribe.core.errors import (
+    Cancelled,
+    EnvironmentMissing,
+    OutputError,
+    TranscribeError,
+    UsageError,
+    internal_error,
+)
 from ffscribe.core.inputs import PIPE, Input
-from ffscribe.core.locks import try_lock
+from ffscribe.core.locks import lock_for, remove_stale, try_lock
 from ffscribe.core.outputs import DEFAULT_TEMPLATE, atomic_writer, output_path
+from ffscribe.core.report import InputResult, Report
 from ffscribe.core.transcript import Source, Transcript, is_transcript_json
 
 log = logging.getLogger("ffscribe.batch")
+STOP_GRACE = 2.0  # seconds workers get to leave their input once the run is stopped
 
-Status = Literal["done", "skipped", "failed"]
 Render = Callable[[Transcript, str, TextIO], None]
 
 
@@ -40,66 +49,6 @@ class OutputOptions:
     extensions: Mapping[str, str] = field(default_factory=dict)  # format -> file extension
 
 
-@dataclass(frozen=True)
-class InputResult:
-    """The outcome of one input, as it goes into the report."""
-
-    input: str
-    status: Status
-    reason: str | None = None
-    outputs: tuple[str, ...] = ()
-    seconds: float = 0.0
-    audio_seconds: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "input": self.input,
-            "status": self.status,
-            "reason": self.reason,
-            "outputs": list(self.outputs),
-            "seconds": round(self.seconds, 3),
-            "audio_seconds": self.audio_seconds,
-        }
-
-
-@dataclass
-class Report:
-    """What happened to every input of a run; its exit code sums it up."""
-
-    results: list[InputResult] = field(default_factory=list)
-    interrupted: bool = False
-    error: str | None = None  # what stopped the whole run (a missing model, ffmpeg...)
-    error_code: ExitCode = ExitCode.ENVIRONMENT
-
-    def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.error is not None:
-            return self.error_code
-        if self.interrupted:
-            return ExitCode.INTERRUPTED
-        return ExitCode.FAILED if self.count("failed") else ExitCode.OK
-
-    def summary(self) -> str:
-        return (
-            f"{self.count('done')} done, {self.count('skipped')} skipped, "
-            f"{self.count('failed')} failed" + (" (interrupted)" if self.interrupted else "")
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "done": self.count("done"),
-            "skipped": self.count("skipped"),
-            "failed": self.count("failed"),
-            "interrupted": self.interrupted,
-            "error": self.error,
-            "exit_code": int(self.exit_code),
-            "inputs": [r.to_dict() for r in self.results],
-        }
-
-
 class Transcriber(Protocol):
     """What the batch needs from the pipeline: one local input in, one Transcript out."""
 
@@ -110,6 +59,7 @@ class Transcriber(Protocol):
         source: Source | None = None,
         progress: Callable[[float, float], None] | None = None,
         split: bool = True,
+        warn: Callable[[str], None] | None = None,
     ) -> Transcript: ...
 
 
@@ -124,10 +74,6 @@ class BatchEvents(Protocol):
     def progress(self, item: Input, done: float, total: float) -> None: ...
 
     def finished(self, item: Input, result: InputResult) -> None: ...
-
-
-class Cancelled(KeyboardInterrupt):
-    """Raised inside a worker when the batch is interrupted, to abandon its input."""
 
 
 def label(item: Input) -> str:
@@ -147,6 +93,8 @@ def plan_outputs(item: Input, options: OutputOptions) -> dict[str, Path]:
         )
         for fmt in options.formats
     }
+    if len(set(dests.values())) < len(dests):
+        raise UsageError(f"the formats {', '.join(dests)} would share one file: add {{ext}}")
     if item.local:  # re-rendering talk.json must never overwrite talk.json itself
         dests = {f: d for f, d in dests.items() if _not_same(d, Path(item.local))}
     return dests
@@ -162,7 +110,9 @@ class _Batch:
     events: BatchEvents | None
     stdout: TextIO | None
     total: int
+    fetch: FetchOptions
     stop: threading.Event = field(default_factory=threading.Event)
+    stdout_closed: bool = False  # its reader is gone: no input after this one starts
 
 
 def run_batch(
@@ -175,35 +125,44 @@ def run_batch(
     stdout: TextIO | None = None,
     jobs: int = 1,
     report: Report | None = None,
+    fetch: FetchOptions | None = None,
 ) -> Report:
     """Run every input, up to `jobs` at once; EnvironmentMissing and UsageError stop the batch
     (every input would fail alike), any other error is recorded against its input and the
     batch goes on. The report lists inputs in the order given, whatever order they end in;
-    pass `report` to keep what was done when the run stops early."""
-    batch = _Batch(pipeline, render, options, events, stdout, len(inputs))
+    pass `report` to keep what was done when the run stops early. `fetch` limits downloads."""
+    batch = _Batch(pipeline, render, options, events, stdout, len(inputs), fetch or FetchOptions())
     report = report if report is not None else Report()
     claimed: dict[Path, str] = {}  # output -> the input that owns it in this run
     results: list[InputResult | None] = [None] * len(inputs)
     work: list[tuple[int, Input, dict[str, Path]]] = []
+    folders: set[Path] = set()
     for index, item in enumerate(inputs):  # name-only decisions, in order, before any work
-        dests = plan_outputs(item, options)
-        early = _precheck(item, dests, options, claimed)
+        try:
+            dests = plan_outputs(item, options)
+            early = _precheck(item, dests, options, claimed)
+        except OSError as exc:  # a name the file system refuses fails its input, not the run
+            dests = {}
+            early = InputResult(label(item), "failed", f"bad output name: {exc.strerror or exc}")
+        folders.update(d.parent for d in dests.values())
         if early is None:
             work.append((index, item, dests))
         else:
             results[index] = early
             _tell(batch, index, item, early)
+    for folder in sorted(folders):  # locks a kill -9 left behind
+        if remove_stale(folder):
+            log.info("removed stale lock files in %s", folder)
+    if remove_stale_scratch():  # and downloads
+        log.info("removed temporary folders that killed runs left behind")
     try:
-        if jobs <= 1 or options.stdout or len(work) <= 1:
-            for index, item, dests in work:
-                results[index] = _locked_run(batch, index, item, dests)
-        else:
-            _run_parallel(batch, work, results, jobs)
+        _run_pool(batch, work, results, jobs)
     except KeyboardInterrupt:
         report.interrupted = True
         raise
     finally:
         report.results = [r for r in results if r is not None]
+        report.stdout_closed = batch.stdout_closed
     return report
 
 
@@ -217,30 +176,36 @@ def _local_size(item: Input) -> int:
         return 0
 
 
-def _run_parallel(
+def _run_pool(
     batch: _Batch,
     work: list[tuple[int, Input, dict[str, Path]]],
     results: list[InputResult | None],
     jobs: int,
 ) -> None:
-    """Inputs side by side in threads: ffmpeg and CTranslate2 both run outside the GIL.
+    """Every input on worker threads while the calling thread only waits, so a signal
+    reaches it at once whatever the workers are doing; on a stop they get STOP_GRACE
+    seconds to leave their input (at the next download chunk, segment or write), and the
+    caller goes on without the ones still inside a read or the model.
 
-    Local files start largest first, so the longest input is not left to run alone at the
-    end while the other workers idle (on the seven-file benchmark set the 159 s file came
-    last by name); results are still reported in the order given."""
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ffscribe-input")
-    try:
+    Side by side (ffmpeg and CTranslate2 both run outside the GIL), local files start
+    largest first, so the longest input is not left to run alone at the end while the other
+    workers idle (on the seven-file benchmark set the 159 s file came last by name); results
+    are still reported in the order given. One job, or --stdout, runs them in that order."""
+    if jobs > 1 and not batch.options.stdout and len(work) > 1:
         sized = sorted(((_local_size(job[1]), job) for job in work), key=lambda sj: -sj[0])
         splits = _may_split([size for size, _ in sized], jobs)
-        futures = {
-            pool.submit(_locked_run, batch, *job, split): job[0]
-            for (_, job), split in zip(sized, splits, strict=True)
-        }
+        order = [(job, split) for (_, job), split in zip(sized, splits, strict=True)]
+    else:
+        jobs, order = 1, [(job, True) for job in work]
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ffscribe-input")
+    futures = {pool.submit(_locked_run, batch, *job, split): job[0] for job, split in order}
+    try:
         for future in as_completed(futures):
             results[futures[future]] = future.result()
     except BaseException:
-        batch.stop.set()  # workers abandon their input at the next segment or write
-        pool.shutdown(wait=True, cancel_futures=True)
+        batch.stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        wait(futures, timeout=STOP_GRACE)
         raise
     pool.shutdown(wait=True)
 
@@ -289,9 +254,11 @@ def _precheck(
 
 def _locked_run(
     batch: _Batch, index: int, item: Input, dests: dict[str, Path], split: bool = True
-) -> InputResult:
+) -> InputResult | None:
     if batch.stop.is_set():
         raise Cancelled
+    if batch.stdout_closed:
+        return None
     if batch.events:
         batch.events.started(item, index, batch.total)
     result = _under_lock(batch, item, dests, split)
@@ -308,29 +275,29 @@ def _under_lock(batch: _Batch, item: Input, dests: dict[str, Path], split: bool)
     options = batch.options
     if options.stdout or not dests:
         return _run_one(batch, item, dests, split)
-    first = next(iter(dests.values()))
-    lock = first.with_name(f".{first.stem}.ffscribe-lock")
-    with try_lock(lock) as held:
-        if not held:
-            return InputResult(label(item), "skipped", "another transcribe is working on it")
-        if not options.overwrite and all(d.exists() for d in dests.values()):
-            return InputResult(label(item), "skipped", "outputs exist", _names(dests))
-        return _run_one(batch, item, dests, split)
+    try:
+        with try_lock(lock_for(next(iter(dests.values())))) as held:
+            if not held:
+                return InputResult(label(item), "skipped", "another transcribe is working on it")
+            if not options.overwrite and all(d.exists() for d in dests.values()):
+                return InputResult(label(item), "skipped", "outputs exist", _names(dests))
+            return _run_one(batch, item, dests, split)
+    except OutputError as exc:  # no lock, no work: an unwritable folder fails before decoding
+        return InputResult(label(item), "failed", str(exc))
 
 
 def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) -> InputResult:
     started = time.perf_counter()
     name = label(item)
     options = batch.options
+    notes: list[str] = []
     try:
-        transcript = _transcript_for(batch, item, split)
+        transcript = _transcript_for(batch, item, split, notes.append)
         if batch.stop.is_set():
             raise Cancelled
-        if options.stdout:
-            assert batch.stdout is not None, "stdout mode needs a stream"
-            for fmt in options.formats:
-                batch.render(transcript, fmt, batch.stdout)
-            batch.stdout.flush()
+        if options.stdout and not _to_stdout(batch, transcript):
+            reason = "standard output closed by its reader"
+            return InputResult(name, "done", reason, (), time.perf_counter() - started)
         for fmt, dest in dests.items():
             if dest.exists() and not options.overwrite:
                 continue  # a format done by an earlier run: keep it
@@ -343,14 +310,31 @@ def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) ->
         return InputResult(name, "failed", reason, (), time.perf_counter() - started)
     except Exception as exc:  # a bug, but the batch must go on: record it with its type
         log.debug("internal error on %s", name, exc_info=True)
-        bug = f"{type(exc).__name__}: {exc}"
-        reason = f"internal error (a bug in ffscribe, rerun with --debug): {bug}"
+        reason = internal_error(exc)
         return InputResult(name, "failed", reason, (), time.perf_counter() - started)
     elapsed = time.perf_counter() - started
-    return InputResult(name, "done", None, _names(dests), elapsed, transcript.duration)
+    return InputResult(
+        name, "done", None, _names(dests), elapsed, transcript.duration, tuple(notes)
+    )
 
 
-def _transcript_for(batch: _Batch, item: Input, split: bool) -> Transcript:
+def _to_stdout(batch: _Batch, transcript: Transcript) -> bool:
+    """Write the result to the stdout stream; False when its reader has closed it (`| head`),
+    which stops the batch quietly: nothing after it starts, and it is no error."""
+    assert batch.stdout is not None, "stdout mode needs a stream"
+    try:
+        for fmt in batch.options.formats:
+            batch.render(transcript, fmt, batch.stdout)
+        batch.stdout.flush()
+    except BrokenPipeError:
+        batch.stdout_closed = True
+        return False
+    return True
+
+
+def _transcript_for(
+    batch: _Batch, item: Input, split: bool, warn: Callable[[str], None]
+) -> Transcript:
     """A saved JSON result is re-rendered as it is; anything else goes through the model,
     remote inputs after a download into a temporary directory that is always removed."""
     from ffscribe.core.fetch import fetched
@@ -372,8 +356,10 @@ def _transcript_for(batch: _Batch, item: Input, split: bool) -> Transcript:
         if events:
             events.progress(item, done, total)
 
-    with fetched(item, progress=downloading) as path:
-        return batch.pipeline.run(path, source=item.source, progress=progress, split=split)
+    with fetched(item, progress=downloading, options=batch.fetch, stop=batch.stop) as path:
+        return batch.pipeline.run(
+            path, source=item.source, progress=progress, split=split, warn=warn
+        )
 
 
 def _claim(name: str, dests: dict[str, Path], claimed: dict[Path, str]) -> InputResult | None:

@@ -56,3 +56,13 @@ class EnvironmentMissing(TranscribeError):
 
 class ModelError(EnvironmentMissing):
     """A model cannot be had: unknown offline, a corrupt pack, a checksum mismatch."""
+
+
+class Cancelled(KeyboardInterrupt):
+    """Raised inside a worker when the run is stopped, to abandon its input (a download, a
+    transcription) at the next point that checks."""
+
+
+def internal_error(exc: BaseException) -> str:
+    """How a bug is reported: one line, with its type; the traceback is for --debug."""
+    return f"internal error (a bug in ffscribe, rerun with --debug): {type(exc).__name__}: {exc}"

@@ -10,31 +10,38 @@ import contextlib
 import logging
 import os
 import re
-import shutil
-import tempfile
-import urllib.error
+import threading
+import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from http.client import HTTPException
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from ffscribe.core import __version__
-from ffscribe.core.errors import InputError
+from ffscribe.core.download import (
+    REFUSED,
+    USER_AGENT,
+    Clock,
+    FetchOptions,
+    ProgressCallback,
+    TooLarge,
+    download_to,
+    is_fetched_scheme,
+    open_url,
+    over_cap,
+    past_deadline,
+    scratch,
+)
+from ffscribe.core.errors import Cancelled, InputError
 
 if TYPE_CHECKING:
     from ffscribe.core.inputs import Input
 
 log = logging.getLogger("ffscribe.fetch")
 
-ProgressCallback = Callable[[float, float | None], None]  # (bytes done, bytes total or None)
-
-USER_AGENT = f"ffscribe/{__version__} (+https://pypi.org/project/ffscribe/)"
 SNIFF_BYTES = 64 * 1024  # enough to tell a feed from a page; media bodies are never read
 MAX_FEED_BYTES = 64 * 1024 * 1024  # a feed larger than this is not a podcast feed
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_FETCHED_SCHEMES = ("http", "https")
+__all__ = ["USER_AGENT", "FetchOptions", "Sniffed", "fetched", "is_fetched_scheme", "sniff"]
 
 
 @dataclass(frozen=True)
@@ -47,32 +54,30 @@ class Sniffed:
     body: bytes | None = None  # the whole body, read only for what looks like XML
 
 
-def is_fetched_scheme(url: str) -> bool:
-    return urllib.parse.urlsplit(url).scheme.lower() in _FETCHED_SCHEMES
-
-
-def sniff(url: str, *, timeout: float = 30.0) -> Sniffed:
+def sniff(url: str, *, timeout: float = 30.0, options: FetchOptions | None = None) -> Sniffed:
     """GET `url`, read its Content-Type and at most SNIFF_BYTES of the body, then close.
 
-    A body that looks like XML (a feed) is read whole, up to MAX_FEED_BYTES. Raises
-    InputError with the cause ("HTTP 404 Not Found", "timed out after 30s")."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
-    try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            ctype = (
-                response.headers.get_content_type() if "content-type" in response.headers else ""
-            )
-            final = response.geturl()
-            if ctype.startswith(("audio/", "video/")):
-                return Sniffed(final, ctype, b"")
-            head = response.read(SNIFF_BYTES)
-            body: bytes | None = None
-            if _looks_like_xml(ctype, head):
-                body = head + response.read(MAX_FEED_BYTES + 1 - len(head))
-    except (urllib.error.URLError, HTTPException, OSError, ValueError) as exc:
-        raise InputError(_cause(exc, timeout), path=url, stage="fetch") from exc
-    if body is not None and len(body) > MAX_FEED_BYTES:
-        raise InputError(f"larger than {MAX_FEED_BYTES >> 20} MiB: not a feed", path=url)
+    A body that looks like XML (a feed) is read whole, up to MAX_FEED_BYTES, within the
+    deadline of `options`. Raises InputError with the cause ("HTTP 404 Not Found", "timed
+    out after 30s", a redirect to a refused scheme)."""
+    options = options or FetchOptions(timeout=timeout)
+    with open_url(url, options) as response:
+        ctype = response.headers.get_content_type() if "content-type" in response.headers else ""
+        final = response.geturl()
+        if ctype.startswith(("audio/", "video/")):
+            return Sniffed(final, ctype, b"")
+        chunks = Clock(url, options, None, MAX_FEED_BYTES).chunks(response, SNIFF_BYTES)
+        head = next(chunks, b"")
+        while len(head) < SNIFF_BYTES and (more := next(chunks, b"")):
+            head += more
+        if not _looks_like_xml(ctype, head):
+            return Sniffed(final, ctype, head[:SNIFF_BYTES])
+        try:
+            body = head + b"".join(chunks)
+        except TooLarge as exc:
+            raise InputError(
+                f"larger than {MAX_FEED_BYTES >> 20} MiB: not a feed", path=url
+            ) from exc
     return Sniffed(final, ctype, head, body)
 
 
@@ -81,40 +86,6 @@ def _looks_like_xml(ctype: str, head: bytes) -> bool:
         return True
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:64].lower()
     return start.startswith((b"<?xml", b"<rss", b"<feed"))
-
-
-def _cause(exc: BaseException, timeout: float) -> str:
-    """One line naming why a fetch failed."""
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}".rstrip()
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(reason, TimeoutError):
-        return f"timed out after {timeout:g}s"
-    if isinstance(reason, OSError) and reason.strerror:
-        return f"cannot connect: {reason.strerror}"
-    return str(reason) or type(reason).__name__
-
-
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects to http and https only (urllib would also follow one to ftp://)."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        if not is_fetched_scheme(urllib.parse.urljoin(req.full_url, newurl)):
-            raise urllib.error.HTTPError(
-                req.full_url, code, f"redirect to a refused scheme: {newurl}", headers, fp
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects())
 
 
 class _LogAdapter:
@@ -203,43 +174,124 @@ def page_title(url: str, *, timeout: float = 30.0) -> str | None:
 
 @contextlib.contextmanager
 def fetched(
-    item: Input, *, progress: ProgressCallback | None = None, timeout: float = 30.0
+    item: Input,
+    *,
+    progress: ProgressCallback | None = None,
+    options: FetchOptions | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[str]:
     """Yield a local media path for `item`: its own path when local, else a download into a
-    temporary directory that is removed on exit, whatever happens (error, Ctrl-C)."""
+    scratch folder that is removed on exit, whatever happens (error, Ctrl-C, `stop`)."""
     if item.error is not None:
         raise InputError(item.error, path=item.source.uri, stage="fetch")
     if item.local is not None:
         yield item.local
         return
     if not is_fetched_scheme(item.source.uri):
-        raise InputError("only http and https URLs are fetched", path=item.source.uri)
-    tmp = tempfile.mkdtemp(prefix="ffscribe-")
-    try:
-        yield _download(item.source.uri, tmp, progress=progress, timeout=timeout)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(REFUSED, path=item.source.uri)
+    with scratch() as folder:
+        yield _download(_Job(item.source.uri, folder, options or FetchOptions(), progress, stop))
 
 
-def _download(
-    url: str, directory: str, *, progress: ProgressCallback | None, timeout: float
-) -> str:
-    """Download `url` with yt-dlp into `directory`; return the file's path."""
-    import yt_dlp  # heavy: imported only when something is downloaded
+def _is_media_path(path: str) -> bool:
+    from ffscribe.core.inputs import MEDIA_EXTENSIONS
 
-    params = ytdlp_params(timeout=timeout, progress=progress)
+    return os.path.splitext(path)[1].lower() in MEDIA_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One download: from where, into which folder, under which limits."""
+
+    url: str
+    directory: str
+    options: FetchOptions
+    progress: ProgressCallback | None
+    stop: threading.Event | None
+
+
+def _download(job: _Job) -> str:
+    """Media that answers as media is downloaded here (redirects to http(s) only, under the
+    byte cap, within the deadline); a page goes to yt-dlp, and the media URL it finds is
+    downloaded the same way, or by yt-dlp itself for a stream in fragments."""
+    path = download_to(
+        job.url,
+        job.directory,
+        job.options,
+        media_path=_is_media_path,
+        progress=job.progress,
+        stop=job.stop,
+    )
+    return path if path is not None else _from_page(job)
+
+
+def _from_page(job: _Job) -> str:
+    import yt_dlp  # heavy: imported only when a page is downloaded
+
+    url, directory, options, progress, stop = (
+        job.url,
+        job.directory,
+        job.options,
+        job.progress,
+        job.stop,
+    )
+
+    params = ytdlp_params(timeout=options.timeout, progress=_guarded(url, options, progress, stop))
+    params["max_filesize"] = options.max_bytes
     params["outtmpl"] = {"default": os.path.join(directory, "media.%(ext)s")}
     params["paths"] = {"home": directory, "temp": directory}
     log.debug("downloading %s into %s", url, directory)
     try:
         with yt_dlp.YoutubeDL(params) as ydl:
-            info = ydl.extract_info(url, download=True)
-            path = _downloaded_path(ydl, info)
+            info = _first(ydl.extract_info(url, download=False))
+            media = str(info.get("url") or "")
+            if media and not is_fetched_scheme(media):
+                scheme = urllib.parse.urlsplit(media).scheme
+                raise InputError(f"its media is at a {scheme}: URL ({REFUSED})", path=url)
+            if media and info.get("protocol") in ("http", "https"):
+                found = download_to(
+                    media, directory, options, media_path=lambda _: True, progress=progress,
+                    stop=stop, headers=dict(info.get("http_headers") or {}),
+                )  # fmt: skip
+                if found is None:
+                    raise InputError(f"no media at {media}", path=url, stage="fetch")
+                return found
+            # A stream in fragments (HLS, DASH): yt-dlp downloads it, as it always did.
+            path = _downloaded_path(ydl, ydl.extract_info(url, download=True))
     except yt_dlp.utils.YoutubeDLError as exc:  # DownloadError, ExtractorError and kin
         raise _input_error(exc, url) from exc
     if path is None or not os.path.isfile(path):
         raise InputError("the download produced no media file", path=url, stage="fetch")
     return path
+
+
+def _first(info: Any) -> dict[str, Any]:
+    """The first (and only) video of what yt-dlp extracted."""
+    entries = info.get("entries") if isinstance(info, dict) else None
+    if entries is not None:
+        info = next(iter(entries), None)
+    if not isinstance(info, dict):
+        raise InputError("yt-dlp found no media on this page", stage="fetch")
+    return info
+
+
+def _guarded(
+    url: str, options: FetchOptions, progress: ProgressCallback | None, stop: threading.Event | None
+) -> ProgressCallback:
+    """yt-dlp's progress hook, also where its download meets our stop, cap and deadline."""
+    ends = time.monotonic() + options.deadline
+
+    def hook(done: float, total: float | None) -> None:
+        if stop is not None and stop.is_set():
+            raise Cancelled
+        if done > options.max_bytes:
+            raise TooLarge(over_cap(options), path=url, stage="fetch")
+        if time.monotonic() > ends:
+            raise InputError(past_deadline(options), path=url, stage="fetch")
+        if progress is not None:
+            progress(done, total)
+
+    return hook
 
 
 def _downloaded_path(ydl: Any, info: Mapping[str, Any] | None) -> str | None:

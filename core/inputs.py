@@ -20,14 +20,14 @@ import sys
 import unicodedata
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from ffscribe.core.errors import InputError
-from ffscribe.core.fetch import Sniffed, is_fetched_scheme, page_title, sniff
-from ffscribe.core.outputs import safe_name
+from ffscribe.core.fetch import FetchOptions, Sniffed, is_fetched_scheme, page_title, sniff
+from ffscribe.core.outputs import STEM_BYTES, cut_bytes, safe_name
 from ffscribe.core.transcript import Source
 
 log = logging.getLogger("ffscribe.inputs")
@@ -64,7 +64,7 @@ class _Filters:
     include: tuple[str, ...]
     exclude: tuple[str, ...]
     limit: int | None
-    timeout: float
+    fetch: FetchOptions
 
 
 def resolve(
@@ -76,14 +76,17 @@ def resolve(
     exclude: Sequence[str] = (),
     limit: int | None = None,
     timeout: float = 30.0,
+    fetch: FetchOptions | None = None,
 ) -> list[Input]:
     """Every input the arguments name, in order, each once (same URI and stem: the first wins).
 
     `-` reads inputs from `stdin` (default: the process's), one a line or NUL-separated when
     `null`. `include`/`exclude` filter the files found in directories (fnmatch patterns, tried
     on the path relative to the directory and on the base name); `limit` caps each feed's
-    episodes, newest first; `timeout` bounds each network request, in seconds."""
-    filters = _Filters(tuple(include), tuple(exclude), limit, timeout)
+    episodes, newest first; `timeout` bounds each network request's silences, in seconds,
+    and `fetch` (which overrides it) also each body's size and whole time."""
+    fetch = fetch or FetchOptions(timeout=timeout)
+    filters = _Filters(tuple(include), tuple(exclude), limit, fetch)
     seen: set[tuple[str, str]] = set()
     out: list[Input] = []
     for arg in args:
@@ -253,12 +256,12 @@ def _wanted(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
 def _resolve_url(url: str, filters: _Filters) -> list[Input]:
     """A feed becomes its episodes; anything else one URL input, named from its title."""
     try:
-        sniffed = sniff(url, timeout=filters.timeout)
+        sniffed = sniff(url, options=filters.fetch)
         if sniffed.body is not None and (feed := _parse_feed(sniffed)) is not None:
             return _feed_inputs(feed, url, sniffed.url, filters.limit)
         if _is_direct_media(sniffed):
             return [Input(Source("url", url), _url_stem(url), None, None)]
-        title = page_title(url, timeout=filters.timeout)
+        title = page_title(url, timeout=filters.fetch.timeout)
     except InputError as exc:
         return [_failed(Source("url", url), _url_stem(url, hashed=True), exc.message)]
     stem = safe_name(title) if title else _url_stem(url, hashed=True)
@@ -281,7 +284,7 @@ def _url_stem(url: str, *, hashed: bool = False) -> str:
     base = base or parts.hostname or "download"
     if not hashed:
         return safe_name(base, max_len=100)
-    return f"{safe_name(base, max_len=100)}-{_short_hash(url)}"
+    return f"{safe_name(base, max_len=100, max_bytes=STEM_BYTES - 9)}-{_short_hash(url)}"
 
 
 def _parse_feed(sniffed: Sniffed) -> Any | None:
@@ -304,7 +307,23 @@ def _feed_inputs(feed: Any, url: str, final_url: str, limit: int | None) -> list
     episodes.sort(key=lambda e: e[0] or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
     if limit is not None:
         episodes = episodes[: max(limit, 0)]
-    return [item for _, item in episodes]
+    return _distinct([item for _, item in episodes])
+
+
+def _distinct(items: list[Input]) -> list[Input]:
+    """Items a feed repeats (same id, title and date, so the same name) kept apart: one with
+    the same enclosure is dropped, one with another gets a name hashed from its enclosure
+    too, so both are transcribed on the first run and skipped on the next."""
+    names: dict[str, str] = {}
+    out: list[Input] = []
+    for item in items:
+        if names.get(item.stem, item.source.uri) != item.source.uri:
+            stem = f"{item.stem}-{_short_hash(item.source.uri)}"
+            item = replace(item, stem=safe_name(stem, max_len=len(stem)))
+        if item.stem not in names:
+            names[item.stem] = item.source.uri
+            out.append(item)
+    return out
 
 
 def _episode(entry: Mapping[str, Any], feed_url: str) -> tuple[datetime | None, Input] | None:
@@ -352,10 +371,11 @@ def episode_stem(title: str, published: datetime | None, key: str) -> str:
     """`{YYYY-MM-DD}-{title slug}-{8 hex of sha1(key)}`: stable across runs, one safe name.
 
     The date part is left out when the feed has no date; the hash keeps two episodes with
-    the same title and date apart."""
-    parts = [published.strftime("%Y-%m-%d")] if published else []
-    parts += [slug(title) or "episode", _short_hash(key)]
-    return safe_name("-".join(parts))
+    the same title and date apart; a long title is cut in bytes, never the hash."""
+    date = [published.strftime("%Y-%m-%d")] if published else []
+    room = STEM_BYTES - sum(len(p) + 1 for p in date) - 9
+    words = cut_bytes(slug(title), room).rstrip("-")
+    return safe_name("-".join([*date, words or "episode", _short_hash(key)]))
 
 
 def slug(text: str, *, max_len: int = 60) -> str:

@@ -19,6 +19,7 @@ from typing import IO, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from . import cleanup
 from .errors import EnvironmentMissing, InputError, MediaError, TranscribeError, UsageError
 from .options import ClipOptions
 
@@ -132,12 +133,13 @@ def _call(args: Sequence[str], stdin: BinaryIO | None) -> _Completed:
     if stdin is not None and feed == subprocess.PIPE:
         threads.append(threading.Thread(target=_copy, args=(stdin, proc.stdin), daemon=True))
     try:
-        for thread in threads:
-            thread.start()
-        out = bytearray()
-        while chunk := proc.stdout.read(_CHUNK):
-            out += chunk  # amortized growth: no list of chunks joined at the end
-        returncode = proc.wait()
+        with cleanup.pending(proc.kill):  # a stop that cannot wait for this thread ends it
+            for thread in threads:
+                thread.start()
+            out = bytearray()
+            while chunk := proc.stdout.read(_CHUNK):
+                out += chunk  # amortized growth: no list of chunks joined at the end
+            returncode = proc.wait()
     finally:
         if proc.poll() is None:  # interrupted: do not leave ffmpeg running
             proc.kill()
@@ -234,6 +236,17 @@ def probe(path: str) -> MediaInfo:
         elif kind == "Video" and "(attached pic)" not in rest:
             has_video = True
     return MediaInfo(path, _duration(stderr), tuple(audio), has_video)
+
+
+def stated_duration(path: str) -> float | None:
+    """The duration the container states, to check a decode against; None when it states
+    none, only guesses one from the bitrate (ffmpeg says so), or holds several audio tracks
+    (its duration is then the longest track's, not necessarily the one decoded)."""
+    stderr = _call(["-hide_banner", "-nostdin", "-i", _url(path)], None).stderr
+    tracks = sum(1 for _, kind, _ in _STREAM.findall(stderr) if kind == "Audio")
+    if tracks != 1 or "Estimating duration from bitrate" in stderr:
+        return None
+    return _duration(stderr)
 
 
 def _check_readable(path: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ffscribe.core.asr import Recognition
+from ffscribe.core.errors import MediaError
 from ffscribe.core.options import ClipOptions, DecodeOptions, ModelOptions
 from ffscribe.core.transcript import MusicRegion, Segment, Source, Speaker, Transcript, Turn
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ffscribe.pipeline")
 MIN_HEARD_SECONDS = 0.5  # less than this left after --skip-music: nothing to transcribe
+# Decoded audio this much shorter than the stated duration means a cut-off file; less is
+# the usual slack of encoder padding and container rounding.
+TRUNCATED_SECONDS, TRUNCATED_SHARE = 1.0, 0.05
 R = TypeVar("R")
 
 
@@ -41,6 +45,7 @@ class PipelineOptions:
     skip_music: bool = False  # keep Whisper away from music-only stretches
     diarize: DiarizeOptions | None = None  # None: no speakers
     speaker_names: tuple[str, ...] = ()
+    fail_truncated: bool = False  # a truncated input fails instead of being transcribed
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -185,9 +190,11 @@ class Pipeline:
         source: Source | None = None,
         progress: ProgressCallback | None = None,
         split: bool = True,
+        warn: Callable[[str], None] | None = None,
     ) -> Transcript:
         """Transcribe one input (a local path, or "pipe:" for media on standard input);
-        `split=False` keeps a long input in one piece (see Recognizer.recognize)."""
+        `split=False` keeps a long input in one piece (see Recognizer.recognize). `warn`
+        hears what the caller should be told (a truncated input), else it is logged."""
         from ffscribe.core.media import load
 
         timings: dict[str, float] = {}
@@ -196,6 +203,11 @@ class Pipeline:
             if self._recognizer is None:
                 _timed(timings, "model_load", self.prepare)
         audio = _timed(timings, "decode", lambda: load(path, self.options.clip))
+        short = shortfall(path, audio, self.options.clip)
+        if short is not None and self.options.fail_truncated:
+            raise MediaError(f"{short} (--fail-truncated)", stage="decode")
+        if short is not None:
+            (warn or (lambda text: log.warning("%s: %s", path, text)))(short)
         music = None
         if self.options.music is not None:
             music = _timed(timings, "music", lambda: self._detect_music(audio))
@@ -262,6 +274,25 @@ class Pipeline:
         if self.options.speaker_names:
             assigned, turns = rename_speakers(assigned, turns, self.options.speaker_names)
         return Speakers(tuple(assigned), tuple(turns), speaker_stats(turns))
+
+
+def shortfall(path: str, audio: Audio, clip: ClipOptions) -> str | None:
+    """What to say when ffmpeg decoded clearly less than the input states it holds (a cut
+    download or copy: ffmpeg decodes what is there and exits 0); None when it is whole."""
+    from ffscribe.core.media import PIPE, stated_duration
+
+    stated = None if path == PIPE else stated_duration(path)
+    if stated is None:
+        return None
+    expected = max(0.0, stated - clip.start)
+    if clip.duration is not None:
+        expected = min(expected, clip.duration)
+    if expected - audio.duration <= max(TRUNCATED_SECONDS, TRUNCATED_SHARE * expected):
+        return None
+    return (
+        f"truncated: decoded {audio.duration:.1f}s of the {expected:.1f}s it states "
+        f"({audio.duration / expected:.0%})"
+    )
 
 
 def flag_music(segments: Sequence[Segment], regions: Sequence[MusicRegion]) -> tuple[Segment, ...]:

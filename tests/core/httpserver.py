@@ -28,12 +28,22 @@ MEDIA_TYPES = {
 
 @dataclass(frozen=True)
 class Route:
-    """A canned response; `delay` seconds pass before the status line is sent."""
+    """A canned response; `delay` seconds pass before the status line is sent, `trickle`
+    seconds between chunks of `chunk` bytes of the body, and `location` makes it a redirect."""
 
     body: bytes
     content_type: str = "application/octet-stream"
     status: int = 200
     delay: float = 0.0
+    location: str | None = None
+    trickle: float = 0.0
+    chunk: int = 64 * 1024
+    length: int | None = None  # the Content-Length sent, when not the body's own; -1: none
+
+
+def redirect(target: str, status: int = 302) -> Route:
+    """A redirect to `target`, any scheme (ftp:, file:, data:...)."""
+    return Route(b"", "text/plain", status, location=target)
 
 
 class LocalServer:
@@ -108,11 +118,18 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             try:
                 self.send_response(route.status)
                 self.send_header("Content-Type", route.content_type)
-                self.send_header("Content-Length", str(len(route.body)))
+                length = len(route.body) if route.length is None else route.length
+                if length >= 0:
+                    self.send_header("Content-Length", str(length))
+                if route.location is not None:
+                    self.send_header("Location", route.location)
                 self.end_headers()
                 if with_body:
-                    for chunk in _chunks(route.body):
+                    for chunk in _chunks(route.body, route.chunk):
                         self.wfile.write(chunk)
+                        self.wfile.flush()
+                        if route.trickle:
+                            server.wait(route.trickle)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout test, or a sniff that read only the head)
 

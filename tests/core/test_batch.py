@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ffscribe.core.batch import InputResult, OutputOptions, plan_outputs, run_batch
+from ffscribe.core.batch import OutputOptions, plan_outputs, run_batch
 from ffscribe.core.inputs import Input
 from ffscribe.core.options import ModelOptions
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
+from ffscribe.core.report import InputResult
 from ffscribe.core.transcript import Source, Transcript
 from ffscribe.formats import render
 from tests.conftest import TEST_MODEL
@@ -96,9 +97,10 @@ class _SplitSeen:
         source: Source | None = None,
         progress: Callable[[float, float], None] | None = None,
         split: bool = True,
+        warn: Callable[[str], None] | None = None,
     ) -> Transcript:
         self.split[Path(path).name] = split
-        return self.pipeline.run(path, source=source, progress=progress, split=split)
+        return self.pipeline.run(path, source=source, progress=progress, split=split, warn=warn)
 
 
 def test_an_input_is_cut_when_it_outlasts_the_inputs_after_it() -> None:

@@ -4,17 +4,23 @@ decoded by real ffmpeg; temporary downloads must be gone afterwards, whatever ha
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from ffscribe.core import media
-from ffscribe.core.errors import InputError
-from ffscribe.core.fetch import fetched, ytdlp_message
+from ffscribe.core import download, media
+from ffscribe.core.errors import Cancelled, InputError
+from ffscribe.core.fetch import FetchOptions, fetched, ytdlp_message
 from ffscribe.core.inputs import Input, resolve
 from ffscribe.core.transcript import Source
-from tests.core.httpserver import MEDIA, LocalServer, no_proxies
+from tests.core.httpserver import MEDIA, LocalServer, Route, no_proxies, redirect
 
 SPEECH_SECONDS = 5.77  # speech.mp3 decodes to this; video.mp4's audio is 5.80 s
 
@@ -91,7 +97,7 @@ def test_a_gone_enclosure_raises_input_error_naming_the_404(
     gone = next(i for i in resolve([server.url("/feed.rss")]) if i.source.title == "Gone")
     with pytest.raises(InputError) as caught, fetched(gone):
         pytest.fail("nothing should be yielded")
-    assert caught.value.message == "HTTP Error 404: Not Found"
+    assert caught.value.message == "HTTP 404 Not Found"
     assert caught.value.path == gone.source.uri
     assert list(scratch.iterdir()) == []
     assert capfd.readouterr().err == ""  # yt-dlp's own error went to logging, not stderr
@@ -125,7 +131,7 @@ def test_yt_dlp_logs_through_logging(
 ) -> None:
     with (
         caplog.at_level(logging.DEBUG, logger="ffscribe.fetch"),
-        fetched(url_input(server.url("/media/speech.mp3"))),
+        fetched(url_input(server.url("/media/video.html"))),
     ):
         pass
     assert any(r.name == "ffscribe.fetch" and "yt-dlp" in r.getMessage() for r in caplog.records)
@@ -145,3 +151,77 @@ def test_yt_dlp_logs_through_logging(
 )
 def test_yt_dlp_errors_become_one_line(raw: str, clean: str) -> None:
     assert ytdlp_message(Exception(raw)) == clean
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "file"])
+def test_a_redirect_to_another_scheme_is_refused_by_name(
+    server: LocalServer, scratch: Path, scheme: str
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as ftp:  # would see yt-dlp's USER anonymous
+        ftp.settimeout(0.2)
+        target = f"ftp://127.0.0.1:{ftp.getsockname()[1]}/x.mp3"
+        target = target if scheme == "ftp" else "file:///etc/passwd"
+        url = server.add(f"/to-{scheme}.mp3", redirect(target))
+        for item in (url_input(url), *resolve([url])):
+            with pytest.raises(InputError) as caught, fetched(item):
+                pass
+            assert f"redirected to {scheme}:" in str(caught.value) and url in str(caught.value)
+        with pytest.raises(TimeoutError):
+            ftp.accept()
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("length", [None, -1])  # told the size up front, or only as it comes
+def test_a_body_over_the_cap_fails(server: LocalServer, scratch: Path, length: int | None) -> None:
+    url = server.add(f"/big{length}.mp3", Route(b"\0" * (3 << 20), "audio/mpeg", length=length))
+    cap = FetchOptions(max_bytes=1 << 20)
+    over = r"larger than 1 MiB \(--max-download\)"
+    with pytest.raises(InputError, match=over), fetched(url_input(url), options=cap):
+        pass
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_trickle_ends_at_the_deadline_and_a_stop_ends_it_sooner(
+    server: LocalServer, scratch: Path
+) -> None:
+    url = server.add("/trickle.mp3", Route(b"x" * 4096 * 40, "audio/mpeg", trickle=0.5, chunk=4096))
+    started = time.monotonic()
+    late = FetchOptions(deadline=1.0)
+    with (
+        pytest.raises(InputError, match="--download-deadline"),
+        fetched(url_input(url), options=late),
+    ):
+        pass
+    assert time.monotonic() - started < 10  # the whole body takes 20 s
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    with pytest.raises(Cancelled), fetched(url_input(url), stop=stop):
+        pass
+    assert list(scratch.iterdir()) == []
+
+
+DIES = """
+import os, sys
+from ffscribe.core.download import scratch
+held = scratch()  # kept referenced: a collected one would clean up
+folder = held.__enter__()
+open(os.path.join(folder, "media.mp3.part"), "w").write("half")
+print(folder, flush=True)
+os._exit(9)  # as a kill -9 would: no clean-up runs
+"""
+
+
+def test_scratch_folders_a_killed_run_left_are_removed(scratch: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    dead = subprocess.run(
+        [sys.executable, "-c", DIES], capture_output=True, text=True, env=env, check=False
+    )
+    left = Path(dead.stdout.strip())
+    assert left.parent == scratch and (left / "media.mp3.part").exists()
+    old, fresh = scratch / "ffscribe-old", scratch / "ffscribe-fresh"  # an older version's
+    old.mkdir()
+    fresh.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    with download.scratch() as live:
+        assert download.remove_stale_scratch(str(scratch)) == 2
+        assert sorted(p.name for p in scratch.iterdir()) == sorted([Path(live).name, fresh.name])
