@@ -41,7 +41,7 @@ if kind == "decode":
         recognizer.model.feature_extractor = recognizer.model.feature_extractor._inner
         get_vad_model().__class__ = SileroVADModel
     def call():
-        found = recognizer.recognize(audio, DecodeOptions(language="en"), split=False)
+        found = recognizer.recognize(audio, DecodeOptions(language="en"))  # jobs=1: whole
         return np.array([len(found.segments)], dtype=np.float64)
     from ffscribe.core.media import load
     audio = load(path)

@@ -23,9 +23,9 @@ from ffscribe.cli.progress import Reporter, printable
 from ffscribe.core import cleanup
 from ffscribe.core.batch import OutputOptions, label, plan_outputs, run_batch
 from ffscribe.core.download import FetchOptions
+from ffscribe.core.engine import Engine
 from ffscribe.core.errors import ExitCode, TranscribeError, internal_error
 from ffscribe.core.inputs import Input, resolve
-from ffscribe.core.options import default_jobs
 from ffscribe.core.outputs import atomic_write_text, check_writable
 from ffscribe.core.pipeline import Pipeline
 from ffscribe.core.report import Report
@@ -81,15 +81,14 @@ def execute(
             items = inputs()
             if not items:
                 reporter.info("no inputs: no media files among the arguments")
-            with reporter:
+            with reporter, Engine(pipeline) as engine:
                 report = run_batch(
                     items,
-                    pipeline,
+                    engine,
                     render,
                     outputs,
                     events=reporter,
                     stdout=sys.stdout,
-                    jobs=batch_jobs(pipeline),
                     report=report,
                     fetch=fetch,
                 )
@@ -139,15 +138,6 @@ def flush_and_exit(code: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     os._exit(code)
-
-
-def batch_jobs(pipeline: Pipeline) -> int:
-    """Inputs worked on at once: --jobs, else core.options.default_jobs for the device named.
-    Decided without loading CTranslate2, so a re-run that skips everything stays cheap; that
-    is why `auto` counts as a CPU here (on a GPU its extra inputs wait for the one worker)."""
-    opts = pipeline.options.model
-    gpu = opts.device.startswith(("cuda", "gpu"))
-    return opts.jobs or default_jobs("cuda" if gpu else "cpu")
 
 
 def print_plan(pipeline: Pipeline, items: list[Input], outputs: OutputOptions) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ffscribe.core.checkpoint import PartDone
+from ffscribe.core.engine import LocalParts, PartRunner, ProgressCallback, RunContext
 from ffscribe.core.errors import EnvironmentMissing, UsageError
 from ffscribe.core.options import DecodeOptions, ModelOptions, cpu_cores, default_jobs
 from ffscribe.core.recover import (
@@ -39,9 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("ffscribe.asr")
 
 CONTEXT_SECONDS = 20.0  # speech before a cut decoded to prompt the part after it
-
-# Called with (seconds of audio done, seconds in all) as segments come out of the decoder.
-ProgressCallback = Callable[[float, float], None]
 
 
 @dataclass(frozen=True)
@@ -86,6 +85,15 @@ def parse_device(spec: str, compute_type: str = "auto") -> Device:
     return Device(kind=kind, index=index, compute_type=compute_type)
 
 
+def resolve_workers(options: ModelOptions, device: Device | None = None) -> int:
+    """The model workers: --jobs, else one per core up to four on a CPU and one on a GPU.
+    The one place --jobs and --device auto are read for it: the engine and the model agree."""
+    if options.jobs:
+        return options.jobs
+    kind = (device or parse_device(options.device, options.compute_type)).kind
+    return default_jobs(kind)
+
+
 def _cuda_devices() -> int:
     import ctranslate2
 
@@ -104,7 +112,7 @@ class Recognizer:
         from ffscribe.core import features, silero  # numpy: not at import (--help)
 
         self.device = parse_device(options.device, options.compute_type)
-        self.workers = options.jobs or default_jobs(self.device.kind)
+        self.workers = resolve_workers(options, self.device)
         threads = options.threads or max(1, cpu_cores() // self.workers)
         try:
             self.model: WhisperModel = WhisperModel(
@@ -152,22 +160,24 @@ class Recognizer:
         options: DecodeOptions,
         progress: ProgressCallback | None = None,
         *,
-        split: bool = True,
+        context: RunContext | None = None,
     ) -> Recognition:
         """Decode `audio`; times in the result are on the source's timeline (plus audio.offset).
 
-        With several workers, sequential decoding and `split`, a long input is cut at pauses
-        into parts transcribed side by side, each prompted with the text before its cut: on a
-        small CPU, two one-thread workers nearly double throughput where more threads barely
-        help. The batch passes split=False while other inputs wait for a worker: running
-        inputs side by side is as fast then, and keeps each input's sequential text."""
+        With several workers and sequential decoding, a long input is cut at pauses into
+        parts transcribed side by side (on `context.parts`, the engine's workers), each
+        prompted with the text before its cut: on a small CPU, two one-thread workers nearly
+        double throughput where more threads barely help. Whether and where it is cut depends
+        on the input and the options alone, so a run gives the same text whatever else the
+        workers are doing, and a run killed half way resumes from `context.checkpoint`."""
+        ctx = context or RunContext(progress=progress)
         kwargs = _transcribe_kwargs(options)
         if options.batch_size > 1:
             segments, info = self._batched_pipeline().transcribe(
                 audio.samples, batch_size=options.batch_size, **kwargs
             )
-            return _recognition(_collect(segments, audio.offset, audio.duration, progress), info)
-        count = part_count(audio.duration, self.workers) if split else 1
+            return _recognition(_collect(segments, audio.offset, audio.duration, ctx), info)
+        count = part_count(audio.duration, self.workers)
         if count > 1:
             speech = sounding(audio.samples)
             parts = cut_points(
@@ -178,9 +188,9 @@ class Recognizer:
                 lead=_context_samples(kwargs, audio.sample_rate),
             )
             if len(parts) > 1:
-                return self._recognize_parts(audio, parts, speech, kwargs, progress)
+                return self._recognize_parts(audio, parts, speech, kwargs, ctx)
         segments, info = self._transcribe(audio.samples, kwargs)
-        return _recognition(_collect(segments, audio.offset, audio.duration, progress), info)
+        return _recognition(_collect(segments, audio.offset, audio.duration, ctx), info)
 
     def _recognize_parts(
         self,
@@ -188,20 +198,18 @@ class Recognizer:
         parts: list[tuple[int, int]],
         speech: list[tuple[int, int]],
         kwargs: dict[str, Any],
-        progress: ProgressCallback | None,
+        ctx: RunContext,
     ) -> Recognition:
         no_speech, log_prob = silence_rule(kwargs)
         rate = audio.sample_rate
-        tracker = _PartsProgress(progress, audio.duration, len(parts))
+        tracker = _PartsProgress(ctx, audio.duration, len(parts))
         pieces = [audio.samples[a:b] for a, b in parts]
         # Each part gets the features the whole input would have: the voice detector runs
         # over the whole, its speech split at the cuts, and the log-mel floor is set by the
         # whole's loudest frame, not each part's (Whisper's text changes with the floor:
-        # on the 676 s benchmark file a part decoded with its own lost 8 words that the
-        # whole had; with the whole's, the first part's text is the whole's, word for word).
-        # Each part's loudest frame is found on the whole's frame grid; the frames that
-        # straddle a cut see reflected samples instead of the neighbour's, and cuts sit in
-        # pauses, where the loudest frame is not.
+        # BENCHMARKS.md, "Third session"). Each part's loudest frame is found on the whole's
+        # frame grid; the frames that straddle a cut see reflected samples instead of the
+        # neighbour's, and cuts sit in pauses, where the loudest frame is not.
         from ffscribe.core.features import loudest
 
         everywhere = (
@@ -210,6 +218,10 @@ class Recognizer:
         voiced = split_chunks(everywhere, parts)
         sizes = [collected_size(p, v) for p, v in zip(pieces, voiced, strict=True)]
         extractor = self.model.feature_extractor
+        key = _parts_key(self.info, kwargs, audio, parts)
+        resumed = ctx.checkpoint.load(key) if ctx.checkpoint else {}
+        if resumed:
+            log.info("%d of %d parts were done before; decoding the rest", len(resumed), len(parts))
 
         def loudest_in(index: int) -> Any:
             # On the frames of the whole's features: sum(sizes[:index]) samples before.
@@ -217,18 +229,27 @@ class Recognizer:
             return loudest(extractor, collected(pieces[index], voiced[index]), grid)
 
         # The language is detected by the first part's worker, from the first window it is
-        # about to decode: that window is then encoded once, not twice (a second of one core
-        # with base; _encode_first_window_once keeps the encoder output per thread). The
-        # other parts wait for it before their context decode.
+        # about to decode: that window is then encoded once, not twice (_encode_first_window_
+        # once keeps the encoder output per thread). The other parts wait for it before their
+        # context decode; a resumed first part brings the language it found.
         detected: Future[tuple[str, float]] = Future()
+        if 0 in resumed:
+            detected.set_result((resumed[0].language, resumed[0].language_probability))
 
         def run(index: int, top: Any) -> tuple[Segment, ...]:
+            if index in resumed:
+                a, b = parts[index]
+                tracker.callback(index)((b - a) / rate, (b - a) / rate)
+                return resumed[index].segments
             try:
-                return decode_part(index, top)
+                found = decode_part(index, top)
             except BaseException as exc:  # part 0 failing before it told: the others must go
                 if index == 0 and not detected.done():
                     detected.set_exception(exc)
                 raise
+            if ctx.checkpoint is not None:
+                ctx.checkpoint.save(index, PartDone(found, *detected.result()))
+            return found
 
         def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
             a, b = parts[index]
@@ -243,22 +264,24 @@ class Recognizer:
                 part_kwargs = {**decode, "initial_prompt": prompt} if prompt else decode
                 segments, _ = self._transcribe(pieces[index], part_kwargs, voiced[index])
                 offset = audio.offset + a / rate
-                found = _collect(segments, offset, (b - a) / rate, tracker.callback(index))
+                found = _collect(
+                    segments, offset, (b - a) / rate, tracker.callback(index), tracker.check
+                )
             return found if index == len(parts) - 1 else trim_cut_tail(found, no_speech, log_prob)
 
         indices = range(len(parts))
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="ffscribe-asr") as pool:
-            try:
-                top = max(pool.map(loudest_in, indices))
-                futures = [pool.submit(run, i, top) for i in indices]  # 0 starts first
-                # The first failure, in any part, stops the others at their next segment.
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    future.result()  # raises the failure, if that is why the wait ended
-                results = [future.result() for future in futures]
-            except BaseException:  # Ctrl-C, or a part failed: don't wait for the others
-                tracker.stop.set()
-                raise
+        local = LocalParts(self.workers) if ctx.parts is None else None
+        runner: PartRunner = ctx.parts or local  # type: ignore[assignment]
+        try:
+            top = max(runner.gather([runner.submit(loudest_in, i) for i in indices]))
+            # The first failure, in any part, stops the others at their next segment.
+            results = runner.gather([runner.submit(run, i, top) for i in indices])
+        except BaseException:  # Ctrl-C, a cancel, or a part failed: the others stop too
+            tracker.stop.set()
+            raise
+        finally:
+            if local is not None:
+                local.close()
         merged = [s for part in results for s in part]
         segments = tuple(replace(s, id=i) for i, s in enumerate(merged))
         return Recognition(segments, *detected.result())
@@ -357,6 +380,24 @@ class Recognizer:
         return self._batched
 
 
+def _parts_key(
+    info: ModelInfo, kwargs: dict[str, Any], audio: Audio, parts: list[tuple[int, int]]
+) -> str:
+    """What finished parts are valid for: the model, every decode option, the samples (and
+    where they sit on the source's timeline) and the cuts; anything else changed, and an
+    earlier run's parts are not reused."""
+    import hashlib
+    import json
+
+    import numpy as np
+
+    digest = hashlib.blake2b(digest_size=20)
+    described = {"model": info.to_dict(), "decode": kwargs, "offset": audio.offset, "parts": parts}
+    digest.update(json.dumps(described, sort_keys=True, default=str).encode())
+    digest.update(np.ascontiguousarray(audio.samples).view(np.uint8).data)
+    return digest.hexdigest()
+
+
 def _context_samples(kwargs: dict[str, Any], rate: int) -> int:
     """How much speech a part decodes first as its context (none for the first part).
 
@@ -435,10 +476,10 @@ def _encode_first_window_once(model: WhisperModel) -> None:
 
 class _PartsProgress:
     """Sums the progress of parts decoded at once into one (done, total) for the caller, and
-    stops every part at its next segment once one part, or the caller, gave up."""
+    stops every part at its next segment once one part failed or the run was cancelled."""
 
-    def __init__(self, progress: ProgressCallback | None, total: float, parts: int) -> None:
-        self.progress = progress
+    def __init__(self, ctx: RunContext, total: float, parts: int) -> None:
+        self.ctx = ctx
         self.total = total
         self.done = [0.0] * parts
         self.lock = threading.Lock()
@@ -446,14 +487,17 @@ class _PartsProgress:
 
     def callback(self, index: int) -> ProgressCallback:
         def update(done: float, _total: float) -> None:
-            if self.stop.is_set():
-                raise _Abandoned
             with self.lock:
                 self.done[index] = done
-                if self.progress is not None:
-                    self.progress(sum(self.done), self.total)
+                if self.ctx.progress is not None:
+                    self.ctx.progress(sum(self.done), self.total)
 
         return update
+
+    def check(self) -> None:
+        self.ctx.check()
+        if self.stop.is_set():
+            raise _Abandoned
 
 
 class _Abandoned(Exception):
@@ -495,16 +539,25 @@ def _transcribe_kwargs(options: DecodeOptions) -> dict[str, Any]:
 
 
 def _collect(
-    segments: Iterable[Any], offset: float, duration: float, progress: ProgressCallback | None
+    segments: Iterable[Any],
+    offset: float,
+    duration: float,
+    progress: ProgressCallback | RunContext | None,
+    check: Callable[[], None] | None = None,
 ) -> tuple[Segment, ...]:
     """Convert faster-whisper's lazy segments, shifting times by `offset` and clamping them
-    into [offset, offset + duration] so timestamps stay monotonic and inside the input."""
+    into [offset, offset + duration] so timestamps stay monotonic and inside the input.
+    `check` runs before each segment is decoded and raises to stop (a cancel); a RunContext
+    gives both."""
+    if isinstance(progress, RunContext):
+        ctx = progress
+        progress, check = ctx.progress, ctx.check
     end_limit = offset + duration
     out: list[Segment] = []
     last_end = offset
     if progress is not None:
         progress(0.0, duration)
-    for raw in segments:
+    for raw in _checked(segments, check):
         start = min(max(float(raw.start) + offset, last_end), end_limit)
         end = min(max(float(raw.end) + offset, start), end_limit)
         words = tuple(_word(w, offset, start, end) for w in raw.words or ())
@@ -529,6 +582,17 @@ def _collect(
     if progress is not None:
         progress(duration, duration)
     return tuple(out)
+
+
+def _checked(segments: Iterable[Any], check: Callable[[], None] | None) -> Iterator[Any]:
+    """`segments`, with `check` run before each is decoded (the generator decodes on demand)."""
+    if check is None:
+        yield from segments
+        return
+    check()
+    for segment in segments:
+        yield segment
+        check()
 
 
 def _word(raw: Any, offset: float, seg_start: float, seg_end: float) -> Word:

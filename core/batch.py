@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from ffscribe.core.checkpoint import Checkpoint
 from ffscribe.core.download import FetchOptions, remove_stale_scratch
 from ffscribe.core.errors import (
     Cancelled,
@@ -49,18 +50,29 @@ class OutputOptions:
     extensions: Mapping[str, str] = field(default_factory=dict)  # format -> file extension
 
 
-class Transcriber(Protocol):
-    """What the batch needs from the pipeline: one local input in, one Transcript out."""
+class Running(Protocol):
+    """A submitted input, as the batch waits for it."""
 
-    def run(
+    def result(self, timeout: float | None = None) -> Transcript: ...
+
+    def cancel(self) -> None: ...
+
+
+class Submitter(Protocol):
+    """What the batch needs from the engine: an input in, a job to wait for."""
+
+    @property
+    def workers(self) -> int: ...
+
+    def submit(
         self,
         path: str,
         *,
         source: Source | None = None,
         progress: Callable[[float, float], None] | None = None,
-        split: bool = True,
         warn: Callable[[str], None] | None = None,
-    ) -> Transcript: ...
+        checkpoint: Checkpoint | None = None,
+    ) -> Running: ...
 
 
 class BatchEvents(Protocol):
@@ -104,7 +116,7 @@ def plan_outputs(item: Input, options: OutputOptions) -> dict[str, Path]:
 class _Batch:
     """What every input of one run shares."""
 
-    pipeline: Transcriber
+    engine: Submitter
     render: Render
     options: OutputOptions
     events: BatchEvents | None
@@ -113,25 +125,35 @@ class _Batch:
     fetch: FetchOptions
     stop: threading.Event = field(default_factory=threading.Event)
     stdout_closed: bool = False  # its reader is gone: no input after this one starts
+    running: list[Running] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel(self) -> None:
+        """Stop the run: every job submitted ends at its next segment."""
+        self.stop.set()
+        with self.lock:
+            running = list(self.running)
+        for job in running:
+            job.cancel()
 
 
 def run_batch(
     inputs: Sequence[Input],
-    pipeline: Transcriber,
+    engine: Submitter,
     render: Render,
     options: OutputOptions,
     *,
     events: BatchEvents | None = None,
     stdout: TextIO | None = None,
-    jobs: int = 1,
     report: Report | None = None,
     fetch: FetchOptions | None = None,
 ) -> Report:
-    """Run every input, up to `jobs` at once; EnvironmentMissing and UsageError stop the batch
-    (every input would fail alike), any other error is recorded against its input and the
-    batch goes on. The report lists inputs in the order given, whatever order they end in;
-    pass `report` to keep what was done when the run stops early. `fetch` limits downloads."""
-    batch = _Batch(pipeline, render, options, events, stdout, len(inputs), fetch or FetchOptions())
+    """Run every input on the engine, as many at once as it has workers; EnvironmentMissing
+    and UsageError stop the batch (every input would fail alike), any other error is recorded
+    against its input and the batch goes on. The report lists inputs in the order given,
+    whatever order they end in; pass `report` to keep what was done when the run stops early.
+    `fetch` limits downloads."""
+    batch = _Batch(engine, render, options, events, stdout, len(inputs), fetch or FetchOptions())
     report = report if report is not None else Report()
     claimed: dict[Path, str] = {}  # output -> the input that owns it in this run
     results: list[InputResult | None] = [None] * len(inputs)
@@ -156,7 +178,7 @@ def run_batch(
     if remove_stale_scratch():  # and downloads
         log.info("removed temporary folders that killed runs left behind")
     try:
-        _run_pool(batch, work, results, jobs)
+        _run_pool(batch, work, results, engine.workers if len(work) > 1 else 1)
     except KeyboardInterrupt:
         report.interrupted = True
         raise
@@ -182,50 +204,30 @@ def _run_pool(
     results: list[InputResult | None],
     jobs: int,
 ) -> None:
-    """Every input on worker threads while the calling thread only waits, so a signal
-    reaches it at once whatever the workers are doing; on a stop they get STOP_GRACE
-    seconds to leave their input (at the next download chunk, segment or write), and the
-    caller goes on without the ones still inside a read or the model.
+    """Every input on threads of its own (a lock, a download, the wait for its job on the
+    engine, the writes) while the calling thread only waits, so a signal reaches it at once
+    whatever they are doing; on a stop every job is cancelled, they get STOP_GRACE seconds to
+    leave their input, and the caller goes on without the ones still inside a read.
 
-    Side by side (ffmpeg and CTranslate2 both run outside the GIL), local files start
-    largest first, so the longest input is not left to run alone at the end while the other
-    workers idle (on the seven-file benchmark set the 159 s file came last by name); results
-    are still reported in the order given. One job, or --stdout, runs them in that order."""
+    As many inputs are in flight as the engine has workers (the parts of a long one fill
+    workers left idle); local files start largest first, so the longest input is not left
+    to run alone at the end (on the seven-file benchmark set the 159 s file came last by
+    name); results are still reported in the order given. --stdout runs them in order."""
     if jobs > 1 and not batch.options.stdout and len(work) > 1:
-        sized = sorted(((_local_size(job[1]), job) for job in work), key=lambda sj: -sj[0])
-        splits = _may_split([size for size, _ in sized], jobs)
-        order = [(job, split) for (_, job), split in zip(sized, splits, strict=True)]
+        order = sorted(work, key=lambda job: -_local_size(job[1]))
     else:
-        jobs, order = 1, [(job, True) for job in work]
+        jobs, order = 1, list(work)
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ffscribe-input")
-    futures = {pool.submit(_locked_run, batch, *job, split): job[0] for job, split in order}
+    futures = {pool.submit(_locked_run, batch, *job): job[0] for job in order}
     try:
         for future in as_completed(futures):
             results[futures[future]] = future.result()
     except BaseException:
-        batch.stop.set()
+        batch.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
         wait(futures, timeout=STOP_GRACE)
         raise
     pool.shutdown(wait=True)
-
-
-def _may_split(sizes: list[int], jobs: int) -> list[bool]:
-    """For inputs started in this order (their file sizes, 0 when unknown: a URL, stdin),
-    whether each may be cut into parts: the last, which no other input waits behind, and
-    one larger than all those after it together, per other worker, which would otherwise
-    still run, alone on one worker, after they are done (on the benchmark set, the 159 s
-    file ran 6-7 s alone after the six short ones; BENCHMARKS.md). File sizes stand in for
-    lengths: compressed and uncompressed inputs compare badly, and a wrong call costs
-    little (a split input's parts share the workers with the other inputs); an input of
-    unknown size waiting keeps the others whole. Decided before any input starts, in the
-    order they start, so two workers starting at once cannot see the queue differently."""
-    flags = []
-    for index, size in enumerate(sizes):
-        rest = sizes[index + 1 :]
-        outlasts = size > 0 and all(rest) and size * (jobs - 1) > sum(rest)
-        flags.append(not rest or outlasts)
-    return flags
 
 
 def _tell(batch: _Batch, index: int, item: Input, result: InputResult) -> None:
@@ -253,7 +255,7 @@ def _precheck(
 
 
 def _locked_run(
-    batch: _Batch, index: int, item: Input, dests: dict[str, Path], split: bool = True
+    batch: _Batch, index: int, item: Input, dests: dict[str, Path]
 ) -> InputResult | None:
     if batch.stop.is_set():
         raise Cancelled
@@ -261,38 +263,36 @@ def _locked_run(
         return None
     if batch.events:
         batch.events.started(item, index, batch.total)
-    result = _under_lock(batch, item, dests, split)
+    result = _under_lock(batch, item, dests)
     if batch.events:
         batch.events.finished(item, result)
     return result
 
 
-def _under_lock(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) -> InputResult:
-    """Run one input under its output lock. `split`: whether a long input may be cut into
-    parts transcribed side by side (_may_split); otherwise inputs side by side keep the
-    workers busy with each input's sequential text, and cuts (which cost Whisper context)
-    are left out."""
+def _under_lock(batch: _Batch, item: Input, dests: dict[str, Path]) -> InputResult:
+    """Run one input under its output lock."""
     options = batch.options
     if options.stdout or not dests:
-        return _run_one(batch, item, dests, split)
+        return _run_one(batch, item, dests)
     try:
         with try_lock(lock_for(next(iter(dests.values())))) as held:
             if not held:
                 return InputResult(label(item), "skipped", "another transcribe is working on it")
             if not options.overwrite and all(d.exists() for d in dests.values()):
                 return InputResult(label(item), "skipped", "outputs exist", _names(dests))
-            return _run_one(batch, item, dests, split)
+            return _run_one(batch, item, dests)
     except OutputError as exc:  # no lock, no work: an unwritable folder fails before decoding
         return InputResult(label(item), "failed", str(exc))
 
 
-def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) -> InputResult:
+def _run_one(batch: _Batch, item: Input, dests: dict[str, Path]) -> InputResult:
     started = time.perf_counter()
     name = label(item)
     options = batch.options
     notes: list[str] = []
+    sidecar = Checkpoint(parts_path(next(iter(dests.values())))) if dests else None
     try:
-        transcript = _transcript_for(batch, item, split, notes.append)
+        transcript = _transcript_for(batch, item, notes.append, sidecar)
         if batch.stop.is_set():
             raise Cancelled
         if options.stdout and not _to_stdout(batch, transcript):
@@ -303,6 +303,8 @@ def _run_one(batch: _Batch, item: Input, dests: dict[str, Path], split: bool) ->
                 continue  # a format done by an earlier run: keep it
             with atomic_writer(dest) as fh:
                 batch.render(transcript, fmt, fh)
+        if sidecar is not None:
+            sidecar.remove()  # every output is written: the finished parts are not needed
     except (EnvironmentMissing, UsageError):
         raise
     except TranscribeError as exc:
@@ -333,10 +335,11 @@ def _to_stdout(batch: _Batch, transcript: Transcript) -> bool:
 
 
 def _transcript_for(
-    batch: _Batch, item: Input, split: bool, warn: Callable[[str], None]
+    batch: _Batch, item: Input, warn: Callable[[str], None], sidecar: Checkpoint | None
 ) -> Transcript:
-    """A saved JSON result is re-rendered as it is; anything else goes through the model,
-    remote inputs after a download into a temporary directory that is always removed."""
+    """A saved JSON result is re-rendered as it is; anything else goes to the engine, remote
+    inputs after a download into a temporary directory that is always removed. A long input
+    keeps its finished parts in `sidecar` while it runs, for a run after a kill to resume."""
     from ffscribe.core.fetch import fetched
 
     if item.local and is_transcript_json(Path(item.local)):
@@ -351,15 +354,27 @@ def _transcript_for(
             events.downloading(item, done, total)
 
     def progress(done: float, total: float) -> None:
-        if batch.stop.is_set():
-            raise Cancelled
         if events:
             events.progress(item, done, total)
 
     with fetched(item, progress=downloading, options=batch.fetch, stop=batch.stop) as path:
-        return batch.pipeline.run(
-            path, source=item.source, progress=progress, split=split, warn=warn
+        job = batch.engine.submit(
+            path, source=item.source, progress=progress, warn=warn, checkpoint=sidecar
         )
+        with batch.lock:
+            batch.running.append(job)
+        if batch.stop.is_set():
+            job.cancel()
+        try:
+            return job.result()
+        finally:
+            with batch.lock:
+                batch.running.remove(job)
+
+
+def parts_path(output: Path) -> Path:
+    """Where an input's finished parts are kept while it runs: beside its first output."""
+    return output.with_name(f".{output.stem}.ffscribe-parts.json")
 
 
 def _claim(name: str, dests: dict[str, Path], claimed: dict[Path, str]) -> InputResult | None:

@@ -21,8 +21,9 @@ from ffscribe.core.options import ClipOptions, DecodeOptions, ModelOptions
 from ffscribe.core.transcript import MusicRegion, Segment, Source, Speaker, Transcript, Turn
 
 if TYPE_CHECKING:
-    from ffscribe.core.asr import ProgressCallback, Recognizer
+    from ffscribe.core.asr import Recognizer
     from ffscribe.core.diarize import DiarizeOptions, Diarizer
+    from ffscribe.core.engine import ProgressCallback, RunContext
     from ffscribe.core.media import Audio
     from ffscribe.core.music import MusicAnalysis, MusicDetector, MusicOptions
 
@@ -183,40 +184,55 @@ class Pipeline:
         if self.options.diarize is not None:
             _ = self.diarizer
 
+    @property
+    def workers(self) -> int:
+        """The model workers these options give (resolved without loading the model)."""
+        from ffscribe.core.asr import resolve_workers
+
+        if self._recognizer is not None:
+            return self._recognizer.workers
+        return resolve_workers(self.options.model)
+
     def run(
         self,
         path: str,
         *,
         source: Source | None = None,
         progress: ProgressCallback | None = None,
-        split: bool = True,
         warn: Callable[[str], None] | None = None,
+        context: RunContext | None = None,
     ) -> Transcript:
-        """Transcribe one input (a local path, or "pipe:" for media on standard input);
-        `split=False` keeps a long input in one piece (see Recognizer.recognize). `warn`
-        hears what the caller should be told (a truncated input), else it is logged."""
+        """Transcribe one input (a local path, or "pipe:" for media on standard input).
+
+        `context` comes from the engine (its workers, the job's cancel flag, where finished
+        parts are kept, who hears warnings); without one, `progress` is called, `warn` hears
+        what the caller should be told (a truncated input; else it is logged), and a long
+        input's parts run on threads of their own."""
+        from ffscribe.core.engine import RunContext
         from ffscribe.core.media import load
 
+        ctx = context or RunContext(progress=progress, warn=warn)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         with self._loading:
             if self._recognizer is None:
                 _timed(timings, "model_load", self.prepare)
+        ctx.check()
         audio = _timed(timings, "decode", lambda: load(path, self.options.clip))
         short = shortfall(path, audio, self.options.clip)
         if short is not None and self.options.fail_truncated:
             raise MediaError(f"{short} (--fail-truncated)", stage="decode")
         if short is not None:
-            (warn or (lambda text: log.warning("%s: %s", path, text)))(short)
+            (ctx.warn or (lambda text: log.warning("%s: %s", path, text)))(short)
         music = None
         if self.options.music is not None:
+            ctx.check()
             music = _timed(timings, "music", lambda: self._detect_music(audio))
         skipped = _music_only(music) if self.options.skip_music and music else []
-        found = _timed(
-            timings, "transcribe", lambda: self._recognize(audio, skipped, progress, split)
-        )
+        found = _timed(timings, "transcribe", lambda: self._recognize(audio, skipped, ctx))
         segments, speakers = found.segments, None
         if self.options.diarize is not None:
+            ctx.check()
             speakers = _timed(timings, "diarize", lambda: self._speakers(audio, segments))
             segments = speakers.segments
         if music is not None:
@@ -240,24 +256,19 @@ class Pipeline:
         )
 
     def _recognize(
-        self,
-        audio: Audio,
-        skipped: list[tuple[float, float]],
-        progress: ProgressCallback | None,
-        split: bool,
+        self, audio: Audio, skipped: list[tuple[float, float]], ctx: RunContext
     ) -> Recognition:
         """Whisper over the audio, kept off the `skipped` (music-only) stretches: they are
         silenced, so VAD drops them and no window hears them, and anything Whisper still puts
         there (with --no-vad it answers silence with "You") is dropped."""
+        decode = self.options.decode
         if not skipped:
-            return self.recognizer.recognize(audio, self.options.decode, progress, split=split)
+            return self.recognizer.recognize(audio, decode, context=ctx)
         if sum(b - a for a, b in skipped) >= audio.duration - MIN_HEARD_SECONDS:
-            if progress is not None:
-                progress(audio.duration, audio.duration)
-            return Recognition((), self.options.decode.language or "", 0.0)
-        found = self.recognizer.recognize(
-            _silenced(audio, skipped), self.options.decode, progress, split=split
-        )
+            if ctx.progress is not None:
+                ctx.progress(audio.duration, audio.duration)
+            return Recognition((), decode.language or "", 0.0)
+        found = self.recognizer.recognize(_silenced(audio, skipped), decode, context=ctx)
         kept = [s for s in found.segments if _share_inside(s, skipped) <= 0.5]
         return replace(found, segments=tuple(replace(s, id=i) for i, s in enumerate(kept)))
 

@@ -3,15 +3,17 @@ order inputs run in side by side."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from ffscribe.core.batch import OutputOptions, plan_outputs, run_batch
+from ffscribe.core.engine import Engine
 from ffscribe.core.inputs import Input
 from ffscribe.core.options import ModelOptions
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
 from ffscribe.core.report import InputResult
-from ffscribe.core.transcript import Source, Transcript
+from ffscribe.core.transcript import Source
 from ffscribe.formats import render
 from tests.conftest import TEST_MODEL
 
@@ -59,55 +61,63 @@ def test_side_by_side_the_largest_file_starts_first(media: Path, tmp_path: Path)
         for n in names
     ]
     order = _Order()
-    pipeline = _SplitSeen(Pipeline(PipelineOptions(model=ModelOptions(name=TEST_MODEL, jobs=2))))
-    report = run_batch(
-        items,
-        pipeline,
-        lambda t, fmt, out: out.write(render(t, fmt)),
-        OutputOptions(formats=("txt",), output_dir=tmp_path),
-        events=order,
-        jobs=2,
-    )
+    pipeline = Pipeline(PipelineOptions(model=ModelOptions(name=TEST_MODEL, jobs=2)))
+    with Engine(pipeline) as engine:
+        report = run_batch(
+            items,
+            engine,
+            lambda t, fmt, out: out.write(render(t, fmt)),
+            OutputOptions(formats=("txt",), output_dir=tmp_path),
+            events=order,
+        )
     assert [Path(r.input).name for r in report.results] == names  # reported as given
     assert all(r.status == "done" for r in report.results)
     assert order.started_names[-1] == "speech.mp3"  # the smallest waits for a free worker
     assert set(order.started_names[:2]) == {"dialogue2.wav", "long_speech.wav"}
-    # An input may be cut into parts when nothing waits, or when it is larger than all that
-    # waits (with two workers): dialogue2.wav (662 kB) started with 836 kB waiting. Decided
-    # in the order of starting, whichever of the first two takes a worker first.
-    assert pipeline.split == {
-        "dialogue2.wav": False,
-        "long_speech.wav": True,
-        "speech.wav": True,
-        "speech.mp3": True,
-    }
 
 
-class _SplitSeen:
-    """The real pipeline, noting whether the batch let each input be cut into parts."""
+def test_a_long_input_keeps_its_finished_parts_while_it_runs(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sidecar of finished parts lives while the input runs and goes with its outputs."""
+    from ffscribe.core.batch import parts_path
+    from ffscribe.core.checkpoint import Checkpoint, PartDone
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self.split: dict[str, bool] = {}
+    long = media / "long.wav"
+    sentences = media / "long_speech.wav"
+    _concat(long, [sentences] * 4)  # 78 s: two parts with two workers
+    item = Input(Source("file", str(long)), "long", str(long), media)
+    dest = tmp_path / "long.txt"
+    sidecar = parts_path(dest)
+    assert sidecar == tmp_path / ".long.ffscribe-parts.json"
+    saved: list[int] = []
 
-    def run(
-        self,
-        path: str,
-        *,
-        source: Source | None = None,
-        progress: Callable[[float, float], None] | None = None,
-        split: bool = True,
-        warn: Callable[[str], None] | None = None,
-    ) -> Transcript:
-        self.split[Path(path).name] = split
-        return self.pipeline.run(path, source=source, progress=progress, split=split, warn=warn)
+    class Watching(Checkpoint):
+        def save(self, index: int, part: PartDone) -> None:
+            super().save(index, part)
+            saved.append(index)
+            assert self.path.exists()
+
+    monkeypatch.setattr("ffscribe.core.batch.Checkpoint", Watching)
+    pipeline = Pipeline(PipelineOptions(model=ModelOptions(name=TEST_MODEL, jobs=2)))
+    with Engine(pipeline) as engine:
+        report = run_batch(
+            [item],
+            engine,
+            lambda t, fmt, out: out.write(render(t, fmt)),
+            OutputOptions(formats=("txt",), output_dir=tmp_path),
+        )
+    assert report.results[0].status == "done" and dest.exists()
+    assert sorted(saved) == [0, 1] and not sidecar.exists()
 
 
-def test_an_input_is_cut_when_it_outlasts_the_inputs_after_it() -> None:
-    from ffscribe.core.batch import _may_split
+def _concat(dest: Path, parts: list[Path]) -> None:
+    import wave
 
-    assert _may_split([662, 627, 185, 24], 2) == [False, True, True, True]
-    assert _may_split([662, 627, 185, 24], 4) == [True, True, True, True]  # per other worker
-    # An input of unknown size (a URL, stdin) waiting keeps those before it whole.
-    assert _may_split([500, 0, 10], 2) == [False, False, True]
-    assert _may_split([], 2) == []
+    with wave.open(str(parts[0]), "rb") as first:
+        params = first.getparams()
+    with wave.open(str(dest), "wb") as out:
+        out.setparams(params)
+        for part in parts:
+            with wave.open(str(part), "rb") as src:
+                out.writeframes(src.readframes(src.getnframes()))
