@@ -8,8 +8,10 @@ Detection, on the corpus (/work/shared/corpus, decoded with ffscribe.core.media.
 - the share of music/brahms_hungarian_dance_5.ogg found to be music (all of it is, by label);
 - the regions found on video/big_buck_bunny_0_30.webm (soundtrack not annotated);
 - music seconds found on speech-only files (asr_en, diarization): false alarms;
+- music-only seconds (what --skip-music skips), and the mix's labelled speech inside them;
 - the same figures for four ways of combining the music classes into one score per patch;
-- speed: detect() on each file, median of --rounds, as x real time;
+- speed: detect() on each file, median of --rounds, as x real time, beside YAMNet alone
+  (its speech scores only, no voice detector: the rule before 7f17ae9);
 - loader start in fresh processes: cold (empty cache: extraction, hashing, session) and warm.
 
 With --asr, also runs `transcribe` (defaults, then --detect-music --skip-music) and bare
@@ -102,6 +104,7 @@ def seconds(regions: tuple[MusicRegion, ...]) -> float:
 def regions_for(
     scores: Scores, combine: Callable[[Scores], Scores], audio: media.Audio, threshold: float
 ) -> tuple[MusicRegion, ...]:
+    # Without the voice detector's spans: they set the speech flags, never where music is.
     speech = scores[:, music.SPEECH_CLASSES].max(axis=1)
     options = MusicOptions(threshold=threshold)
     return music.analyse(combine(scores), speech, audio.duration, audio.offset, options).regions
@@ -132,23 +135,48 @@ def detection(detector: MusicDetector, audios: dict[str, media.Audio]) -> dict[s
     return out
 
 
+def music_only(regions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """What --skip-music skips (regions without speech), in seconds per file; on the mix, how
+    much of that is labelled speech (should be none) and how much of its music-only truth
+    (music 0-20 s less speech 4-15 s) it covers."""
+    spans = {
+        n: [(r["start"], r["end"]) for r in rs if not r["speech"]] for n, rs in regions.items()
+    }
+    talk = reference(MIX.with_name(f"{MIX.stem}.speech.txt"), "speech")
+    alone = [(0.0, talk[0][0]), (talk[-1][1], 20.0)]
+
+    def overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+        return sum(max(0.0, min(e1, e2) - max(s1, s2)) for s1, e1 in a for s2, e2 in b)
+
+    return {
+        "seconds": {n: sum(e - s for s, e in sp) for n, sp in spans.items()},
+        "mix_speech_skipped_s": overlap(spans["mix"], talk),
+        "mix_music_only_found_s": overlap(spans["mix"], alone),
+        "mix_music_only_truth_s": sum(e - s for s, e in alone),
+    }
+
+
 def speed(detector: MusicDetector, audios: dict[str, media.Audio], rounds: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in ("mix", "brahms", "bunny"):
-        audio, times, feature_times = audios[name], [], []
-        for _ in range(rounds):
+    for name in ("mix", "brahms", "bunny", "musanmix"):
+        audio, times, feature_times, yamnet_times = audios[name], [], [], []
+        for _ in range(rounds):  # interleaved: a change of load hits all three alike
             t0 = time.perf_counter()
             music.log_mel_patches(audio.samples)
             t1 = time.perf_counter()
             detector.detect(audio)
             t2 = time.perf_counter()
+            regions_for(detector.scores(audio.samples), COMBOS["max (chosen)"], audio, 0.5)
+            t3 = time.perf_counter()
             feature_times.append(t1 - t0)
             times.append(t2 - t1)
+            yamnet_times.append(t3 - t2)
         wall = statistics.median(times)
         out[name] = {
             "audio_s": audio.duration,
             "detect_s": wall,
             "features_s": statistics.median(feature_times),
+            "yamnet_only_s": statistics.median(yamnet_times),
             "x_real_time": audio.duration / wall,
         }
     return out
@@ -273,12 +301,22 @@ def report(results: dict[str, Any]) -> str:
             for r in regions
         )
         lines.append(f"- {name}: {shown or 'none'}")
-    lines += ["", "## Speed", "", "| file | audio s | features s | detect s | x real time |"]
-    lines.append("|---|---|---|---|---|")
+    if "music_only" in results:
+        m = results["music_only"]
+        shown = ", ".join(f"{n} {v:.2f} s" for n, v in m["seconds"].items())
+        lines += [
+            "",
+            f"Music-only (what --skip-music skips): {shown}. Mix: "
+            f"{m['mix_music_only_found_s']:.2f} of its {m['mix_music_only_truth_s']:.2f} s "
+            f"music-only found, {m['mix_speech_skipped_s']:.2f} s of its speech inside.",
+        ]
+    lines += ["", "## Speed", ""]
+    lines.append("| file | audio s | features s | YAMNet alone s | detect s | x real time |")
+    lines.append("|---|---|---|---|---|---|")
     for name, s in results["speed"].items():
         lines.append(
-            f"| {name} | {s['audio_s']:.1f} | {s['features_s']:.3f} | {s['detect_s']:.3f} "
-            f"| {s['x_real_time']:.0f} |"
+            f"| {name} | {s['audio_s']:.1f} | {s['features_s']:.3f} | {s['yamnet_only_s']:.3f} "
+            f"| {s['detect_s']:.3f} | {s['x_real_time']:.0f} |"
         )
     lines += ["", "## Loader (fresh process)", ""]
     for kind, runs in results["loader"].items():
@@ -305,6 +343,7 @@ def main() -> None:
         name: [r.to_dict() for r in detector.detect(audios[name]).regions]
         for name in ("mix", "brahms", "bunny", "musanmix")
     }
+    results["music_only"] = music_only(results["regions"])
     log("speed ...")
     results["speed"] = speed(detector, audios, args.rounds)
     log("loader ...")

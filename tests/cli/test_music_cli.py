@@ -23,7 +23,9 @@ def test_music_then_speech(media: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     result = json.loads((media / "music_then_speech.json").read_text())
     first = result["music"][0]
-    assert first["start"] < 0.5 and abs(first["end"] - 6.0) < 1.0 and not first["speech"]
+    # The music alone ends where speech (from 6.0 s) is heard: YAMNet's speech widened by ~1 s,
+    # and one patch (0.48 s) either way as its quantized scores differ between CPUs.
+    assert first["start"] < 0.5 and 4.5 <= first["end"] <= 6.0 and not first["speech"]
     assert [w["music"] for w in result["music_windows"][:2]] == [True, True]
     assert not result["music_windows"][-1]["music"]
     assert all(not s["music"] for s in result["segments"])

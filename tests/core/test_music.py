@@ -81,9 +81,13 @@ def test_no_music_in_speech_or_silence(detector: MusicDetector, name: str) -> No
 
 
 def test_speech_over_music_is_flagged(detector: MusicDetector) -> None:
+    """--skip-music never skips the talk: YAMNet's quantized speech scores for it straddle
+    SPEECH_LEVEL and differ between CPUs, so this asserts the promise, not the regions."""
     analysis = detector.detect(load("speech_over_music.wav"))
-    assert analysis.regions and all(r.speech for r in analysis.regions)
-    assert music.music_only_spans(analysis) == []
+    assert any(r.speech for r in analysis.regions)
+    talk = (1.5, 7.27)  # speech.wav's place in the mix (tests/fixtures/README.md)
+    for start, end in music.music_only_spans(analysis):
+        assert end <= talk[0] or start >= talk[1], music.music_only_spans(analysis)
 
 
 def test_music_before_speech_is_music_only(detector: MusicDetector) -> None:
@@ -158,6 +162,25 @@ def test_region_rules_on_scores() -> None:
     found = music.analyse(apart * 0 + high, speech, 18 * 0.48, 0.0, MusicOptions())
     assert [r.speech for r in found.regions] == [False, True]
     assert found.regions[0].start == 0.0 and found.regions[-1].end == pytest.approx(8.64)
+
+
+def test_voice_detector_flags_speech_yamnet_misses() -> None:
+    """A patch carries speech when YAMNet's score reaches SPEECH_LEVEL or a voiced span
+    overlaps the time it owns; voiced spans are not widened."""
+    music_score = np.full(18, 0.95, dtype=np.float32)
+    quiet = np.zeros(18, dtype=np.float32)  # YAMNet hears no speech anywhere
+    alone = music.analyse(music_score, quiet, 8.64, 0.0, MusicOptions())
+    assert music.music_only_spans(alone) == [(0.0, 8.64)]
+    found = music.analyse(music_score, quiet, 8.64, 2.0, MusicOptions(), voiced=[(3.0, 5.0)])
+    assert [r.speech for r in found.regions] == [False, True, False]
+    assert all(e <= 5.0 or s >= 7.0 for s, e in music.music_only_spans(found))
+    # Patches 5-9 own 2.6475-5.0475 s (0.48 s each around their centres): those touching 3-5 s.
+    assert (found.regions[1].start, found.regions[1].end) == (2.0 + 2.6475, 2.0 + 5.0475)
+    talk = music.talk_patches(quiet, [(3.0, 5.0), (8.0, 7.0)])
+    assert np.flatnonzero(talk).tolist() == [5, 6, 7, 8, 9]
+    scored = np.where(np.arange(18) == 15, 0.9, 0.0).astype(np.float32)
+    both = music.talk_patches(scored, [(3.0, 5.0)])
+    assert np.flatnonzero(both).tolist() == [5, 6, 7, 8, 9, 13, 14, 15, 16, 17]
 
 
 def test_class_indices_match_the_class_map() -> None:
