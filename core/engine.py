@@ -24,7 +24,7 @@ from ffscribe.core.errors import Cancelled
 
 if TYPE_CHECKING:
     from ffscribe.core.checkpoint import Checkpoint
-    from ffscribe.core.pipeline import Pipeline
+    from ffscribe.core.pipeline import Pipeline, PipelineOptions
     from ffscribe.core.transcript import Source, Transcript
 
 log = logging.getLogger("ffscribe.engine")
@@ -138,8 +138,10 @@ class Job:
         progress: ProgressCallback | None,
         warn: Callable[[str], None] | None,
         checkpoint: Checkpoint | None,
+        options: PipelineOptions | None = None,
     ) -> None:
         self.engine = engine
+        self.options = options
         self.seq = seq
         self.path = path
         self.stop = threading.Event()
@@ -165,7 +167,7 @@ class Job:
         try:
             self._context.check()
             transcript = self.engine.pipeline.run(
-                self.path, source=self._source, context=self._context
+                self.path, source=self._source, context=self._context, options=self.options
             )
             self._future.set_result(transcript)
         except BaseException as exc:
@@ -211,12 +213,15 @@ class Engine:
         progress: ProgressCallback | None = None,
         warn: Callable[[str], None] | None = None,
         checkpoint: Checkpoint | None = None,
+        options: PipelineOptions | None = None,
     ) -> Job:
-        """Queue one input (a local path, or "pipe:") behind those submitted before it."""
+        """Queue one input (a local path, or "pipe:") behind those submitted before it.
+        `options` replaces the pipeline's own for this input (a request's language, format
+        needs, speakers), with the same model, so the models stay loaded."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine is closed")
-            job = Job(self, next(self._seq), path, source, progress, warn, checkpoint)
+            job = Job(self, next(self._seq), path, source, progress, warn, checkpoint, options)
             self._jobs = [j for j in self._jobs if not j.done()] + [job]
             self._start_workers()
         self._put((1, job.seq, 0), job._run)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ffscribe.core.asr import Recognition
-from ffscribe.core.errors import MediaError
+from ffscribe.core.errors import MediaError, UsageError
 from ffscribe.core.options import ClipOptions, DecodeOptions, ModelOptions
 from ffscribe.core.transcript import MusicRegion, Segment, Source, Speaker, Transcript, Turn
 
@@ -85,15 +85,7 @@ class Pipeline:
     """Transcribes inputs one after another; each model loads once, on first use."""
 
     def __init__(self, options: PipelineOptions | None = None) -> None:
-        opts = options or PipelineOptions()
-        if opts.diarize is not None and not opts.decode.word_timestamps:
-            # Speakers are assigned per word, so diarization needs word times.
-            opts = replace(opts, decode=replace(opts.decode, word_timestamps=True))
-        if opts.skip_music and opts.music is None:
-            from ffscribe.core.music import MusicOptions
-
-            opts = replace(opts, music=MusicOptions())
-        self.options = opts
+        self.options = _complete(options or PipelineOptions())
         self._recognizer: Recognizer | None = None
         self._music: MusicDetector | None = None
         self._diarizer: Diarizer | None = None
@@ -166,12 +158,16 @@ class Pipeline:
 
     @property
     def diarizer(self) -> Diarizer:
+        """The speaker backend the options name (or, when they name none, the one a run's
+        own options asked for first), loaded once."""
+        return self._diarizer_for(self.options.diarize)
+
+    def _diarizer_for(self, options: DiarizeOptions | None) -> Diarizer:
         with self._loading:
             if self._diarizer is None:
-                from ffscribe.core.diarize import load_diarizer
+                from ffscribe.core.diarize import DiarizeOptions, load_diarizer
 
-                assert self.options.diarize is not None
-                self._diarizer, note = load_diarizer(self.options.diarize)
+                self._diarizer, note = load_diarizer(options or DiarizeOptions())
                 if note:  # e.g. auto fell back to offline: the user should know which ran
                     log.warning("%s", note)
             return self._diarizer
@@ -201,16 +197,19 @@ class Pipeline:
         progress: ProgressCallback | None = None,
         warn: Callable[[str], None] | None = None,
         context: RunContext | None = None,
+        options: PipelineOptions | None = None,
     ) -> Transcript:
         """Transcribe one input (a local path, or "pipe:" for media on standard input).
 
         `context` comes from the engine (its workers, the job's cancel flag, where finished
         parts are kept, who hears warnings); without one, `progress` is called, `warn` hears
         what the caller should be told (a truncated input; else it is logged), and a long
-        input's parts run on threads of their own."""
+        input's parts run on threads of their own. `options` replaces the pipeline's own for
+        this input (a service's request), with the same model: the models stay loaded."""
         from ffscribe.core.engine import RunContext
         from ffscribe.core.media import load
 
+        opts = self._for_run(options)
         ctx = context or RunContext(progress=progress, warn=warn)
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -218,22 +217,24 @@ class Pipeline:
             if self._recognizer is None:
                 _timed(timings, "model_load", self.prepare)
         ctx.check()
-        audio = _timed(timings, "decode", lambda: load(path, self.options.clip))
-        short = shortfall(path, audio, self.options.clip)
-        if short is not None and self.options.fail_truncated:
+        audio = _timed(timings, "decode", lambda: load(path, opts.clip))
+        short = shortfall(path, audio, opts.clip)
+        if short is not None and opts.fail_truncated:
             raise MediaError(f"{short} (--fail-truncated)", stage="decode")
         if short is not None:
             (ctx.warn or (lambda text: log.warning("%s: %s", path, text)))(short)
         music = None
-        if self.options.music is not None:
+        if opts.music is not None:
             ctx.check()
-            music = _timed(timings, "music", lambda: self._detect_music(audio))
-        skipped = _music_only(music) if self.options.skip_music and music else []
-        found = _timed(timings, "transcribe", lambda: self._recognize(audio, skipped, ctx))
+            music = _timed(timings, "music", lambda: self._detect_music(audio, opts))
+        skipped = _music_only(music) if opts.skip_music and music else []
+        found = _timed(
+            timings, "transcribe", lambda: self._recognize(audio, skipped, ctx, opts.decode)
+        )
         segments, speakers = found.segments, None
-        if self.options.diarize is not None:
+        if opts.diarize is not None:
             ctx.check()
-            speakers = _timed(timings, "diarize", lambda: self._speakers(audio, segments))
+            speakers = _timed(timings, "diarize", lambda: self._speakers(audio, segments, opts))
             segments = speakers.segments
         if music is not None:
             segments = flag_music(segments, music.regions)
@@ -248,20 +249,35 @@ class Pipeline:
             segments=segments,
             model=self.recognizer.info,
             timings=timings,
-            options=self.options.to_dict(),
+            options=opts.to_dict(),
             speakers=speakers.speakers if speakers else None,
             turns=speakers.turns if speakers else (),
             music=music.regions if music else None,
             music_windows=music.windows if music else (),
         )
 
+    def _for_run(self, options: PipelineOptions | None) -> PipelineOptions:
+        """A run's own options, checked against the loaded model."""
+        if options is None:
+            return self.options
+        opts = _complete(options)
+        if opts.model != self.options.model:
+            raise UsageError(
+                f"this pipeline has {self.options.model.name} loaded, not {opts.model.name}"
+            )
+        self.recognizer.check(opts.decode)
+        return opts
+
     def _recognize(
-        self, audio: Audio, skipped: list[tuple[float, float]], ctx: RunContext
+        self,
+        audio: Audio,
+        skipped: list[tuple[float, float]],
+        ctx: RunContext,
+        decode: DecodeOptions,
     ) -> Recognition:
         """Whisper over the audio, kept off the `skipped` (music-only) stretches: they are
         silenced, so VAD drops them and no window hears them, and anything Whisper still puts
         there (with --no-vad it answers silence with "You") is dropped."""
-        decode = self.options.decode
         if not skipped:
             return self.recognizer.recognize(audio, decode, context=ctx)
         if sum(b - a for a, b in skipped) >= audio.duration - MIN_HEARD_SECONDS:
@@ -272,19 +288,33 @@ class Pipeline:
         kept = [s for s in found.segments if _share_inside(s, skipped) <= 0.5]
         return replace(found, segments=tuple(replace(s, id=i) for i, s in enumerate(kept)))
 
-    def _detect_music(self, audio: Audio) -> MusicAnalysis:
-        assert self.options.music is not None
-        return self.music_detector.detect(audio, self.options.music)
+    def _detect_music(self, audio: Audio, opts: PipelineOptions) -> MusicAnalysis:
+        assert opts.music is not None
+        return self.music_detector.detect(audio, opts.music)
 
-    def _speakers(self, audio: Audio, segments: Sequence[Segment]) -> Speakers:
+    def _speakers(
+        self, audio: Audio, segments: Sequence[Segment], opts: PipelineOptions
+    ) -> Speakers:
         from ffscribe.core.align import assign, rename_speakers, speaker_stats
 
-        assert self.options.diarize is not None
-        turns = self.diarizer.run(audio, self.options.diarize)
+        assert opts.diarize is not None
+        turns = self._diarizer_for(opts.diarize).run(audio, opts.diarize)
         assigned = assign(segments, turns)
-        if self.options.speaker_names:
-            assigned, turns = rename_speakers(assigned, turns, self.options.speaker_names)
+        if opts.speaker_names:
+            assigned, turns = rename_speakers(assigned, turns, opts.speaker_names)
         return Speakers(tuple(assigned), tuple(turns), speaker_stats(turns))
+
+
+def _complete(opts: PipelineOptions) -> PipelineOptions:
+    """The options with what they imply: speakers are assigned per word, so diarization
+    turns word times on; --skip-music needs the music found."""
+    if opts.diarize is not None and not opts.decode.word_timestamps:
+        opts = replace(opts, decode=replace(opts.decode, word_timestamps=True))
+    if opts.skip_music and opts.music is None:
+        from ffscribe.core.music import MusicOptions
+
+        opts = replace(opts, music=MusicOptions())
+    return opts
 
 
 def shortfall(path: str, audio: Audio, clip: ClipOptions) -> str | None:

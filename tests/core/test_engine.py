@@ -114,3 +114,21 @@ def test_finished_parts_are_kept_and_a_rerun_decodes_none_of_them(
         greedy.recognizer.model.model = counter
         engine.submit(str(long_input), checkpoint=sidecar).result(timeout=600)
     assert counter.encodes > 0
+
+
+def test_a_job_may_bring_its_own_options_for_the_loaded_model() -> None:
+    from dataclasses import replace
+
+    from ffscribe.core.errors import UsageError
+
+    tiny = pipeline()
+    worded = replace(tiny.options, decode=replace(tiny.options.decode, word_timestamps=True))
+    with Engine(tiny) as engine:
+        plain = engine.submit(str(MEDIA / "speech.wav")).result(timeout=300)
+        words_on = engine.submit(str(MEDIA / "speech.wav"), options=worded).result(timeout=300)
+        other = replace(tiny.options, model=replace(tiny.options.model, name="base"))
+        with pytest.raises(UsageError, match=r"has tiny\.en loaded"):
+            engine.submit(str(MEDIA / "speech.wav"), options=other).result(timeout=300)
+    assert not any(s.words for s in plain.segments)
+    assert all(s.words for s in words_on.segments)
+    assert words_on.options["decode"]["word_timestamps"] is True
