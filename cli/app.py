@@ -205,7 +205,7 @@ def transcribe(
             min=0,
             envvar="FFSCRIBE_JOBS",
             help="Model workers side by side: inputs at once, and parts of a long input cut "
-            "at pauses (0: one per core, up to 4, on a CPU; 1 on a GPU).",
+            "at pauses (0: one per core, up to 4, on a CPU; 2 on a GPU).",
             rich_help_panel=P_MODEL,
         ),
     ] = 0,

@@ -86,7 +86,7 @@ def parse_device(spec: str, compute_type: str = "auto") -> Device:
 
 
 def resolve_workers(options: ModelOptions, device: Device | None = None) -> int:
-    """The model workers: --jobs, else one per core up to four on a CPU and one on a GPU.
+    """The model workers: --jobs, else one per core up to four on a CPU and two on a GPU.
     The one place --jobs and --device auto are read for it: the engine and the model agree."""
     if options.jobs:
         return options.jobs

@@ -2,7 +2,7 @@
 
 A front end (the batch CLI; later the HTTP service, live transcription, a Ray actor) calls
 `Engine.submit` and gets a `Job`: progress through its callback, the Transcript from
-`result()`, and `cancel()`. The engine owns the workers (N one-thread workers on a CPU, one on
+`result()`, and `cancel()`. The engine owns the workers (N one-thread workers on a CPU, two on
 a GPU, resolved once, by the Recognizer, from the options) and a queue of decode units: whole
 inputs, and the parts of a long input cut at pauses, which go ahead of inputs not yet started.
 A worker that cut an input runs that input's parts too while it waits for them, so an input

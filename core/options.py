@@ -67,7 +67,11 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+GPU_JOBS = 2  # model replicas on one GPU: 1.5x one on an H200 (BENCHMARKS.md, "CUDA")
+
+
 def default_jobs(device_kind: str) -> int:
     """Workers when --jobs is not given: one per core up to four on a CPU (one CTranslate2
-    thread each), one on a GPU (where batching, not workers, is the way to go faster)."""
-    return 1 if device_kind != "cpu" else max(1, min(4, cpu_cores()))
+    thread each); two on a GPU, where one decoder at a time leaves it mostly idle and two
+    replicas of even a large model fit a card of 8 GB."""
+    return GPU_JOBS if device_kind != "cpu" else max(1, min(4, cpu_cores()))

@@ -399,7 +399,7 @@ def test_detecting_the_language_encodes_the_first_window_once() -> None:
 def test_default_workers_follow_the_device() -> None:
     from ffscribe.core.options import cpu_cores, default_jobs
 
-    assert default_jobs("cuda") == 1
+    assert default_jobs("cuda") == 2
     assert default_jobs("cpu") == max(1, min(4, cpu_cores()))
 
 
