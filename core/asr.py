@@ -252,6 +252,7 @@ class Recognizer:
             return found
 
         def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
+            tracker.check()  # a part still queued when the run was cancelled or failed
             a, b = parts[index]
             with _floored(extractor, top):
                 if index == 0:
