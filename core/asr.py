@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ffscribe.core.errors import EnvironmentMissing, UsageError
+from ffscribe.core.languages import SwitchHeard, SwitchRule, labelled, listen, plan, screening
 from ffscribe.core.options import DecodeOptions, ModelOptions, cpu_cores, default_jobs
 from ffscribe.core.recover import (
     SAMPLE_RATE,
@@ -127,6 +128,8 @@ class Recognizer:
         features.install(self.model)
         silero.install()  # and Silero's windows are built a batch at a time
         _encode_first_window_once(self.model)
+        listen(self.model)  # each decoded window is checked for another language, when asked
+        self.rule = SwitchRule()
 
     @property
     def multilingual(self) -> bool:
@@ -179,8 +182,92 @@ class Recognizer:
             )
             if len(parts) > 1:
                 return self._recognize_parts(audio, parts, speech, kwargs, progress)
-        segments, info = self._transcribe(audio.samples, kwargs)
-        return _recognition(_collect(segments, audio.offset, audio.duration, progress), info)
+        return self._decode(audio.samples, kwargs, None, audio.offset, progress)
+
+    def _auto(self, kwargs: dict[str, Any]) -> bool:
+        """Whether the language is found where the speech is: not fixed, and the model has more."""
+        return kwargs["language"] is None and self.multilingual
+
+    def _decode(
+        self,
+        samples: Any,
+        kwargs: dict[str, Any],
+        voiced: list[dict[str, int]] | None,
+        offset: float,
+        progress: ProgressCallback | None,
+        *,
+        auto: bool | None = None,
+        detected: tuple[str, float] | None = None,
+    ) -> Recognition:
+        """Decode `samples` as one piece; with `auto` (the language not given by the user),
+        each window Whisper decodes is checked, and one clearly in another language sends
+        the piece region by region (`_by_language`). `detected`: the language the caller
+        fixed in `kwargs` and its probability (a split input's parts)."""
+        duration = samples.size / SAMPLE_RATE
+        if not (self._auto(kwargs) if auto is None else auto):
+            segments, info = self._transcribe(samples, kwargs, voiced)
+            found = _collect(segments, offset, duration, progress)
+            language, probability = detected or (
+                str(info.language),
+                float(info.language_probability),
+            )
+            return Recognition(tuple(labelled(found, language, probability)), language, probability)
+        info = None
+        try:
+            with screening(self.model, kwargs["language"], self.rule):
+                segments, info = self._transcribe(samples, kwargs, voiced)
+                found = _collect(segments, offset, duration, progress)
+        except SwitchHeard as heard:
+            running = kwargs["language"] or (str(info.language) if info else None)
+            log.debug("another language heard (%s): decoding region by region", heard)
+            return self._by_language(samples, kwargs, voiced, offset, progress, running)
+        language, probability = detected or (str(info.language), float(info.language_probability))
+        return Recognition(tuple(labelled(found, language, probability)), language, probability)
+
+    def _by_language(
+        self,
+        samples: Any,
+        kwargs: dict[str, Any],
+        voiced: list[dict[str, int]] | None,
+        offset: float,
+        progress: ProgressCallback | None,
+        running: str | None,
+    ) -> Recognition:
+        """Decode each run of same-language regions of `samples` with its language fixed,
+        prompted with the text of the last run in that language (a prompt in another
+        language pulls Whisper into translating)."""
+        from ffscribe.core.languages import shares, top_probability
+
+        runs = plan(self.model, samples, running, self.rule)
+        if voiced is None and kwargs["vad_filter"]:
+            voiced = speech_chunks(samples, kwargs["vad_parameters"])
+        spans = [(run.start, run.end) for run in runs]
+        prompts: dict[str, Any] = {}
+        if running and kwargs["initial_prompt"]:  # a split part's context, or the user's
+            prompts[running] = kwargs["initial_prompt"]
+        out: list[Segment] = []
+        total = samples.size / SAMPLE_RATE
+        for run, heard in zip(runs, split_chunks(voiced, spans), strict=True):
+            prompt = prompts.get(run.language)
+            if prompt is None and running is None and not out:
+                prompt = kwargs["initial_prompt"]
+            decode = {**kwargs, "language": run.language, "initial_prompt": prompt}
+            segments, _ = self._transcribe(samples[run.start : run.end], decode, heard)
+            at = run.start / SAMPLE_RATE
+            found = _collect(
+                segments,
+                offset + at,
+                (run.end - run.start) / SAMPLE_RATE,
+                None if progress is None else _moved(progress, at, total),
+            )
+            out.extend(labelled(found, run.language, run.probability))
+            tokens = [t for s in found for t in s.tokens]
+            if tokens and kwargs["condition_on_previous_text"]:
+                prompts[run.language] = tokens[-224:]
+        numbered = tuple(replace(s, id=i) for i, s in enumerate(out))
+        ranked = shares(numbered)
+        language = ranked[0].language if ranked else running or "en"
+        return Recognition(numbered, language, top_probability(numbered, language))
 
     def _recognize_parts(
         self,
@@ -192,6 +279,7 @@ class Recognizer:
     ) -> Recognition:
         no_speech, log_prob = silence_rule(kwargs)
         rate = audio.sample_rate
+        auto = self._auto(kwargs)  # each part finds its own languages
         tracker = _PartsProgress(progress, audio.duration, len(parts))
         pieces = [audio.samples[a:b] for a, b in parts]
         # Each part gets the features the whole input would have: the voice detector runs
@@ -231,7 +319,7 @@ class Recognizer:
                 raise
 
         def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
-            a, b = parts[index]
+            a = parts[index][0]
             with _floored(extractor, top):
                 if index == 0:
                     detected.set_result(self._language(audio, everywhere, kwargs))
@@ -241,9 +329,15 @@ class Recognizer:
                 decode = {**kwargs, "language": detected.result()[0]}
                 prompt = self._context(audio, parts, index, speech, decode) if index else None
                 part_kwargs = {**decode, "initial_prompt": prompt} if prompt else decode
-                segments, _ = self._transcribe(pieces[index], part_kwargs, voiced[index])
-                offset = audio.offset + a / rate
-                found = _collect(segments, offset, (b - a) / rate, tracker.callback(index))
+                found = self._decode(
+                    pieces[index],
+                    part_kwargs,
+                    voiced[index],
+                    audio.offset + a / rate,
+                    tracker.callback(index),
+                    auto=auto,
+                    detected=detected.result(),
+                ).segments
             return found if index == len(parts) - 1 else trim_cut_tail(found, no_speech, log_prob)
 
         indices = range(len(parts))
@@ -461,7 +555,13 @@ class _Abandoned(Exception):
 
 
 def _recognition(segments: tuple[Segment, ...], info: Any) -> Recognition:
-    return Recognition(segments, str(info.language), float(info.language_probability))
+    language, probability = str(info.language), float(info.language_probability)
+    return Recognition(tuple(labelled(segments, language, probability)), language, probability)
+
+
+def _moved(progress: ProgressCallback, at: float, total: float) -> ProgressCallback:
+    """`progress` for a run starting `at` seconds into `total`."""
+    return lambda done, _total: progress(min(at + done, total), total)
 
 
 def _languages() -> frozenset[str]:
