@@ -30,7 +30,7 @@ from ffscribe.core.split import (
     speech_head,
     split_chunks,
 )
-from ffscribe.core.transcript import ModelInfo, Segment, Word
+from ffscribe.core.transcript import LanguageWindow, ModelInfo, Segment, Word
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -442,6 +442,13 @@ class Recognizer:
         features = extractor(head)
         language, probability, _ = self.model.detect_language(features=features)
         return str(language), float(probability)
+
+    def language_windows(self, audio: Audio, seconds: float) -> tuple[LanguageWindow, ...]:
+        """Windows of `seconds` over `audio`, each with whether it holds speech and, if so,
+        its language (PAI's per-window detector); on the source's timeline."""
+        from ffscribe.core.languages import windows
+
+        return windows(self.model, audio.samples, seconds, audio.offset, self.multilingual)
 
     def _batched_pipeline(self) -> Any:
         if self._batched is None:
