@@ -11,7 +11,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ffscribe.core.errors import EnvironmentMissing, UsageError
-from ffscribe.core.languages import SwitchHeard, SwitchRule, labelled, listen, plan, screening
+from ffscribe.core.languages import (
+    Run,
+    SwitchHeard,
+    SwitchRule,
+    labelled,
+    listen,
+    plan,
+    screening,
+)
 from ffscribe.core.options import DecodeOptions, ModelOptions, cpu_cores, default_jobs
 from ffscribe.core.recover import (
     SAMPLE_RATE,
@@ -214,14 +222,20 @@ class Recognizer:
             return Recognition(tuple(labelled(found, language, probability)), language, probability)
         info = None
         try:
-            with screening(self.model, kwargs["language"], self.rule):
+            with screening(self.model, kwargs["language"], self.rule) as screen:
                 segments, info = self._transcribe(samples, kwargs, voiced)
                 found = _collect(segments, offset, duration, progress)
         except SwitchHeard as heard:
             running = kwargs["language"] or (str(info.language) if info else None)
             log.debug("another language heard (%s): decoding region by region", heard)
-            return self._by_language(samples, kwargs, voiced, offset, progress, running)
+            runs = plan(self.model, samples, running, self.rule)
+            return self._by_language(samples, kwargs, voiced, offset, progress, runs, running)
         language, probability = detected or (str(info.language), float(info.language_probability))
+        if screen.doubted:  # a window unsure of its language: ask each region
+            runs = plan(self.model, samples, language, self.rule)
+            if len(runs) > 1 or runs[0].language != language:
+                log.debug("regions in %s: decoding region by region", [r.language for r in runs])
+                return self._by_language(samples, kwargs, voiced, offset, progress, runs, language)
         return Recognition(tuple(labelled(found, language, probability)), language, probability)
 
     def _by_language(
@@ -231,14 +245,14 @@ class Recognizer:
         voiced: list[dict[str, int]] | None,
         offset: float,
         progress: ProgressCallback | None,
+        runs: list[Run],
         running: str | None,
     ) -> Recognition:
-        """Decode each run of same-language regions of `samples` with its language fixed,
-        prompted with the text of the last run in that language (a prompt in another
+        """Decode each of `runs` (same-language regions of `samples`) with its language
+        fixed, prompted with the text of the last run in that language (a prompt in another
         language pulls Whisper into translating)."""
         from ffscribe.core.languages import shares, top_probability
 
-        runs = plan(self.model, samples, running, self.rule)
         if voiced is None and kwargs["vad_filter"]:
             voiced = speech_chunks(samples, kwargs["vad_parameters"])
         spans = [(run.start, run.end) for run in runs]

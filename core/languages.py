@@ -35,8 +35,10 @@ class SwitchRule:
 
     probability: float = 0.5
     seconds: float = 2.0
-    # A decoded window this sure of another language sends the input region by region.
+    # A decoded window this sure of another language sends the input region by region; one
+    # less sure than `doubt` of the expected language has it checked region by region after.
     screen: float = 0.5
+    doubt: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -209,25 +211,39 @@ def listen(model: Any) -> None:
     model.encode = encode_and_listen
 
 
+class Screen:
+    """What `screening` heard: each window's detection, and whether one left doubt (the
+    expected language under rule.doubt: two languages in one window, or unsure)."""
+
+    def __init__(self, language: str | None, rule: SwitchRule) -> None:
+        self.language = language
+        self.rule = rule
+        self.seen: list[Detection] = []
+        self.doubted = False
+
+    def check(self, found: Detection) -> None:
+        self.seen.append(found)
+        if self.language is None:
+            self.language = found.language
+        if found.language != self.language and found.probability >= self.rule.screen:
+            raise SwitchHeard(found.language)
+        self.doubted = self.doubted or found.of(self.language) < self.rule.doubt
+
+
 @contextmanager
-def screening(model: Any, language: str | None, rule: SwitchRule) -> Iterator[list[Detection]]:
+def screening(model: Any, language: str | None, rule: SwitchRule) -> Iterator[Screen]:
     """While inside, every window this thread encodes is detected: the first sets the
-    language when `language` is None, and one that names another with rule.screen or more
-    raises SwitchHeard. Yields the detections, for the caller's record."""
-    seen: list[Detection] = []
-    expected = [language]
+    language when `language` is None; one clearly in another language raises SwitchHeard,
+    one that leaves doubt is marked on the Screen yielded."""
+    screen = Screen(language, rule)
 
     def check(output: Any) -> None:
         for found in _detections(model, output):
-            seen.append(found)
-            if expected[0] is None:
-                expected[0] = found.language
-            elif found.language != expected[0] and found.probability >= rule.screen:
-                raise SwitchHeard(found.language)
+            screen.check(found)
 
     _screen.check = check
     try:
-        yield seen
+        yield screen
     finally:
         _screen.check = None
 
