@@ -174,10 +174,7 @@ class Recognizer:
         inputs side by side is as fast then, and keeps each input's sequential text."""
         kwargs = _transcribe_kwargs(options)
         if options.batch_size > 1:
-            segments, info = self._batched_pipeline().transcribe(
-                audio.samples, batch_size=options.batch_size, **kwargs
-            )
-            return _recognition(_collect(segments, audio.offset, audio.duration, progress), info)
+            return self._recognize_batched(audio, kwargs, options.batch_size, progress)
         count = part_count(audio.duration, self.workers) if split else 1
         if count > 1:
             speech = sounding(audio.samples)
@@ -247,13 +244,15 @@ class Recognizer:
         progress: ProgressCallback | None,
         runs: list[Run],
         running: str | None,
+        batch: int = 0,
     ) -> Recognition:
         """Decode each of `runs` (same-language regions of `samples`) with its language
         fixed, prompted with the text of the last run in that language (a prompt in another
-        language pulls Whisper into translating)."""
+        language pulls Whisper into translating). With `batch`, faster-whisper's batched
+        pipeline decodes each run (its own VAD; no prompts)."""
         from ffscribe.core.languages import shares, top_probability
 
-        if voiced is None and kwargs["vad_filter"]:
+        if voiced is None and kwargs["vad_filter"] and batch <= 1:
             voiced = speech_chunks(samples, kwargs["vad_parameters"])
         spans = [(run.start, run.end) for run in runs]
         prompts: dict[str, Any] = {}
@@ -266,7 +265,12 @@ class Recognizer:
             if prompt is None and running is None and not out:
                 prompt = kwargs["initial_prompt"]
             decode = {**kwargs, "language": run.language, "initial_prompt": prompt}
-            segments, _ = self._transcribe(samples[run.start : run.end], decode, heard)
+            piece = samples[run.start : run.end]
+            if batch > 1:  # the pipeline prompts every piece alike: the user's prompt only
+                decode["initial_prompt"] = kwargs["initial_prompt"]
+                segments, _ = self._batched_pipeline().transcribe(piece, batch_size=batch, **decode)
+            else:
+                segments, _ = self._transcribe(piece, decode, heard)
             at = run.start / SAMPLE_RATE
             found = _collect(
                 segments,
@@ -282,6 +286,28 @@ class Recognizer:
         ranked = shares(numbered)
         language = ranked[0].language if ranked else running or "en"
         return Recognition(numbered, language, top_probability(numbered, language))
+
+    def _recognize_batched(
+        self, audio: Audio, kwargs: dict[str, Any], batch: int, progress: ProgressCallback | None
+    ) -> Recognition:
+        """faster-whisper's batched pipeline. With the language to find, each piece it will
+        decode is detected first (batched: a GPU's encoder is cheap); when one is not clearly
+        in the first one's language, each run of same-language regions is decoded by itself,
+        its language fixed (the pipeline prompts no piece with another's text)."""
+        from ffscribe.core.languages import batched_chunks, detect
+
+        pipeline = self._batched_pipeline()
+        if self._auto(kwargs):
+            found = detect(self.model, batched_chunks(audio.samples, kwargs))
+            first = found[0].language if found else None
+            if first is not None and any(d.of(first) < self.rule.doubt for d in found):
+                runs = plan(self.model, audio.samples, first, self.rule)
+                if len(runs) > 1:
+                    return self._by_language(
+                        audio.samples, kwargs, None, audio.offset, progress, runs, first, batch
+                    )
+        segments, info = pipeline.transcribe(audio.samples, batch_size=batch, **kwargs)
+        return _recognition(_collect(segments, audio.offset, audio.duration, progress), info)
 
     def _recognize_parts(
         self,

@@ -324,6 +324,18 @@ def windows(
     return tuple(out)
 
 
+def batched_chunks(samples: Any, kwargs: dict[str, Any]) -> list[Any]:
+    """The pieces of speech faster-whisper's batched pipeline decodes one each: the voice
+    detector's speech gathered into pieces of up to 30 s (with VAD off, 30 s windows)."""
+    from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+    if not kwargs["vad_filter"]:
+        return [samples[a : a + WINDOW_SAMPLES] for a in range(0, samples.size, WINDOW_SAMPLES)]
+    options = VadOptions(**{**(kwargs["vad_parameters"] or {}), "max_speech_duration_s": 30})
+    speech = get_speech_timestamps(samples, options)
+    return [c for c in collect_chunks(samples, speech, max_duration=30)[0] if c.size]
+
+
 def plan(model: Any, samples: Any, running: str | None, rule: SwitchRule) -> list[Run]:
     """The runs of one language each that `samples` falls into: its regions, each long
     enough one detected, the switch rule over them."""

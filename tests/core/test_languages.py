@@ -4,7 +4,9 @@ Whisper base model on an English-then-Spanish recording (tests/fixtures/README.m
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from ffscribe.core import media
@@ -103,7 +105,8 @@ def test_languages_round_trip_through_json_and_old_json_still_loads() -> None:
 
 @pytest.fixture(scope="module")
 def base() -> Recognizer:
-    return Recognizer(resolve_model("base").path, "base", ModelOptions(jobs=1))
+    # Two workers, so a long input is split (test_every_path...); one model load for all.
+    return Recognizer(resolve_model("base").path, "base", ModelOptions(jobs=2))
 
 
 def test_each_language_is_decoded_in_its_own(base: Recognizer) -> None:
@@ -132,3 +135,17 @@ def test_language_windows_say_where_speech_is_and_its_language(base: Recognizer)
     assert [t for w in windows for t in (w.start, w.end)] == ends
     assert windows[0].speech and windows[0].language == "en"
     assert windows[1].speech and windows[1].language == "es"
+
+
+def test_every_path_finds_both_languages(base: Recognizer) -> None:
+    audio = media.load(str(MEDIA / "two_languages.wav"))
+    batched = base.recognize(audio, DecodeOptions(batch_size=4))
+    assert [s.language for s in batched.segments] == ["en", "es"]
+    assert "hablamos" in batched.segments[1].text.lower()
+    # Two copies 45 s apart: 65 s, cut in the silence into two parts decoded side by side,
+    # each finding its own languages.
+    silence = np.zeros(45 * RATE, np.float32)
+    twice = replace(audio, samples=np.concatenate([audio.samples, silence, audio.samples]))
+    found = base.recognize(twice, DecodeOptions())
+    assert [s.language for s in found.segments] == ["en", "es", "en", "es"], found.segments
+    assert found.segments[2].start > 50.0
