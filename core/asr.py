@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ffscribe.core.errors import EnvironmentMissing, UsageError
 from ffscribe.core.languages import (
     Run,
+    Screen,
     SwitchHeard,
     SwitchRule,
     labelled,
@@ -209,17 +210,13 @@ class Recognizer:
         the piece region by region (`_by_language`). `detected`: the language the caller
         fixed in `kwargs` and its probability (a split input's parts)."""
         duration = samples.size / SAMPLE_RATE
-        if not (self._auto(kwargs) if auto is None else auto):
-            segments, info = self._transcribe(samples, kwargs, voiced)
-            found = _collect(segments, offset, duration, progress)
-            language, probability = detected or (
-                str(info.language),
-                float(info.language_probability),
-            )
-            return Recognition(tuple(labelled(found, language, probability)), language, probability)
+        listening = self._auto(kwargs) if auto is None else auto
+        watch: AbstractContextManager[Screen | None] = (
+            screening(self.model, kwargs["language"], self.rule) if listening else nullcontext()
+        )
         info = None
         try:
-            with screening(self.model, kwargs["language"], self.rule) as screen:
+            with watch as screen:
                 segments, info = self._transcribe(samples, kwargs, voiced)
                 found = _collect(segments, offset, duration, progress)
         except SwitchHeard as heard:
@@ -228,7 +225,7 @@ class Recognizer:
             runs = plan(self.model, samples, running, self.rule)
             return self._by_language(samples, kwargs, voiced, offset, progress, runs, running)
         language, probability = detected or (str(info.language), float(info.language_probability))
-        if screen.doubted:  # a window unsure of its language: ask each region
+        if screen is not None and screen.doubted:  # a window unsure of its language
             runs = plan(self.model, samples, language, self.rule)
             if len(runs) > 1 or runs[0].language != language:
                 log.debug("regions in %s: decoding region by region", [r.language for r in runs])

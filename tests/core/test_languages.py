@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ffscribe.core import media
 from ffscribe.core.asr import Recognizer
 from ffscribe.core.languages import Detection, Region, SwitchRule, choose, runs, shares
+from ffscribe.core.media import load
 from ffscribe.core.models import resolve_model
 from ffscribe.core.options import DecodeOptions, ModelOptions
 from ffscribe.core.transcript import (
@@ -22,10 +23,11 @@ from ffscribe.core.transcript import (
     Source,
     Transcript,
 )
-from tests.conftest import MEDIA
+from tests.conftest import MEDIA, TEST_MODEL, run_cli
 
 RATE = 16000
 RULE = SwitchRule(probability=0.5, seconds=2.0)
+TINY = ("--model", TEST_MODEL)
 
 
 def region(start: float, end: float, *found: tuple[str, float]) -> Region:
@@ -106,11 +108,11 @@ def test_languages_round_trip_through_json_and_old_json_still_loads() -> None:
 @pytest.fixture(scope="module")
 def base() -> Recognizer:
     # Two workers, so a long input is split (test_every_path...); one model load for all.
-    return Recognizer(resolve_model("base").path, "base", ModelOptions(jobs=2))
+    return Recognizer(resolve_model("base").path, "base", ModelOptions(jobs=2, threads=2))
 
 
 def test_each_language_is_decoded_in_its_own(base: Recognizer) -> None:
-    audio = media.load(str(MEDIA / "two_languages.wav"))
+    audio = load(str(MEDIA / "two_languages.wav"))
     found = base.recognize(audio, DecodeOptions())
     languages = [s.language for s in found.segments]
     assert languages[0] == "en" and languages[-1] == "es", languages
@@ -123,13 +125,13 @@ def test_each_language_is_decoded_in_its_own(base: Recognizer) -> None:
 
 
 def test_a_language_given_is_the_only_one(base: Recognizer) -> None:
-    audio = media.load(str(MEDIA / "two_languages.wav"))
+    audio = load(str(MEDIA / "two_languages.wav"))
     found = base.recognize(audio, DecodeOptions(language="en"))
     assert {s.language for s in found.segments} == {"en"} and found.language == "en"
 
 
 def test_language_windows_say_where_speech_is_and_its_language(base: Recognizer) -> None:
-    audio = media.load(str(MEDIA / "two_languages.wav"))
+    audio = load(str(MEDIA / "two_languages.wav"))
     windows = base.language_windows(audio, 4.0)  # the last window ends with the input
     ends = [0.0, 4.0, 4.0, 8.0, 8.0, pytest.approx(audio.duration, abs=1e-3)]
     assert [t for w in windows for t in (w.start, w.end)] == ends
@@ -138,7 +140,7 @@ def test_language_windows_say_where_speech_is_and_its_language(base: Recognizer)
 
 
 def test_every_path_finds_both_languages(base: Recognizer) -> None:
-    audio = media.load(str(MEDIA / "two_languages.wav"))
+    audio = load(str(MEDIA / "two_languages.wav"))
     batched = base.recognize(audio, DecodeOptions(batch_size=4))
     assert [s.language for s in batched.segments] == ["en", "es"]
     assert "hablamos" in batched.segments[1].text.lower()
@@ -149,3 +151,17 @@ def test_every_path_finds_both_languages(base: Recognizer) -> None:
     found = base.recognize(twice, DecodeOptions())
     assert [s.language for s in found.segments] == ["en", "es", "en", "es"], found.segments
     assert found.segments[2].start > 50.0
+
+
+def test_the_json_says_each_languages_share_and_each_window(media: Path) -> None:
+    proc = run_cli(media / "speech.wav", "--language-windows", "2", "-f", "json,srt", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((media / "speech.json").read_text(encoding="utf-8"))
+    assert result["language"] == "en"
+    assert [(x["language"], x["share"]) for x in result["languages"]] == [("en", 1.0)]
+    assert all(s["language"] == "en" for s in result["segments"])
+    windows = result["language_windows"]
+    assert [w["start"] for w in windows] == [0.0, 2.0, 4.0] and all(w["speech"] for w in windows)
+    assert result["options"]["language_windows"] == 2.0
+    srt = (media / "speech.srt").read_text(encoding="utf-8")
+    assert "language" not in srt and "fox" in srt.lower()  # other formats as they were
