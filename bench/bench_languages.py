@@ -204,6 +204,22 @@ def recognizer(jobs: int) -> Any:
     return Recognizer(resolve_model("base").path, "base", ModelOptions(jobs=jobs))
 
 
+PLANS = [0]  # how many times the input was looked at region by region
+
+
+def count_plans() -> None:
+    """Count calls of asr.plan: a monolingual input should make none."""
+    from ffscribe.core import asr
+
+    plan = asr.plan
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        PLANS[0] += 1
+        return plan(*args, **kwargs)
+
+    asr.plan = counted  # type: ignore[assignment]
+
+
 def decode(rec: Any, samples: Any, language: str | None, screen: bool, batch: int = 0) -> Any:
     from ffscribe.core.languages import SwitchRule
     from ffscribe.core.media import Audio
@@ -219,14 +235,17 @@ def decode(rec: Any, samples: Any, language: str | None, screen: bool, batch: in
 
 def mixtures(which: list[Any], jobs: int, batch: int) -> dict[str, Any]:
     rec = recognizer(jobs)
+    count_plans()
     out: dict[str, Any] = {}
     for name, recipe in which:
         samples, stretches, alone_audio = build(recipe)
         log(f"{name}: {samples.size / RATE:.1f} s")
         result: dict[str, Any] = {"seconds": round(samples.size / RATE, 1)}
         for label, screen in (("auto", True), ("first window", False)):
+            before = PLANS[0]
             found, secs = decode(rec, samples, None, screen, batch)
             result[label] = {**score(found.segments, stretches), "decode_s": round(secs, 1)}
+            result[label]["region_passes"] = PLANS[0] - before
             log(f"  {label}: {secs:.1f} s, " + _line(result[label]))
         segs = []
         for st in stretches:
@@ -251,6 +270,7 @@ def english(rounds: int) -> dict[str, Any]:
     from ffscribe.core import media
 
     rec = recognizer(1)
+    count_plans()
     audio = {n: media.load(str(path_of(n))).samples for n in ENGLISH}
     runs: dict[str, list[float]] = {"on": [], "off": []}
     result: dict[str, Any] = {}
@@ -260,6 +280,7 @@ def english(rounds: int) -> dict[str, Any]:
             total = 0.0
             errs = refs = 0
             others = []
+            plans = PLANS[0]
             for n, samples in audio.items():
                 found, secs = decode(rec, samples, None, label == "on")
                 total += secs
@@ -268,8 +289,12 @@ def english(rounds: int) -> dict[str, Any]:
                 refs += len(ref)
                 others += [(n, s.start, s.language) for s in found.segments if s.language != "en"]
             runs[label].append(round(total, 2))
-            result[label] = {"errors": errs, "words": refs, "not_en": others}
-            log(f"round {r} {label}: {total:.2f} s, WER {errs}/{refs}, not en: {others}")
+            passes = PLANS[0] - plans
+            result[label] = {"errors": errs, "words": refs, "not_en": others, "passes": passes}
+            log(
+                f"round {r} {label}: {total:.2f} s, WER {errs}/{refs}, not en: {others}, "
+                f"region passes {passes}"
+            )
     for label in runs:
         result[label]["decode_s"] = runs[label]
         result[label]["median_s"] = statistics.median(runs[label])
