@@ -204,7 +204,10 @@ def listen(model: Any) -> None:
     def encode_and_listen(features: Any) -> Any:
         output = encode(features)
         check: Callable[[Any], None] | None = getattr(_screen, "check", None)
-        if check is not None:
+        # The first window is encoded for detection, then answered from memory for its
+        # decode (_encode_first_window_once): the same output needs no second look.
+        if check is not None and output is not getattr(_screen, "checked", None):
+            _screen.checked = output
             check(output)
         return output
 
@@ -245,7 +248,7 @@ def screening(model: Any, language: str | None, rule: SwitchRule) -> Iterator[Sc
     try:
         yield screen
     finally:
-        _screen.check = None
+        _screen.check = _screen.checked = None
 
 
 def labelled(segments: Sequence[Segment], language: str, probability: float) -> list[Segment]:
