@@ -204,6 +204,7 @@ def recognizer(jobs: int) -> Any:
     return Recognizer(resolve_model("base").path, "base", ModelOptions(jobs=jobs))
 
 
+CPU = [0.0]  # CPU seconds of every decode so far, all threads (steadier than wall time here)
 PLANS = [0]  # how many times the input was looked at region by region
 
 
@@ -228,8 +229,9 @@ def decode(rec: Any, samples: Any, language: str | None, screen: bool, batch: in
     rule = getattr(rec, "tuned", SwitchRule())
     rec.rule = rule if screen else replace(rule, screen=2.0)  # 2.0: the screen never fires
     audio = Audio(samples=samples, offset=0.0, source_duration=None, path="mix.wav")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     found = rec.recognize(audio, DecodeOptions(language=language, batch_size=batch))
+    CPU[0] += time.process_time() - cpu
     return found, time.perf_counter() - started
 
 
@@ -273,6 +275,7 @@ def english(rounds: int) -> dict[str, Any]:
     count_plans()
     audio = {n: media.load(str(path_of(n))).samples for n in ENGLISH}
     runs: dict[str, list[float]] = {"on": [], "off": []}
+    cpus: dict[str, list[float]] = {"on": [], "off": []}
     result: dict[str, Any] = {}
     for r in range(rounds):
         order = ("on", "off") if r % 2 == 0 else ("off", "on")
@@ -280,7 +283,7 @@ def english(rounds: int) -> dict[str, Any]:
             total = 0.0
             errs = refs = 0
             others = []
-            plans = PLANS[0]
+            plans, cpu = PLANS[0], CPU[0]
             for n, samples in audio.items():
                 found, secs = decode(rec, samples, None, label == "on")
                 total += secs
@@ -289,6 +292,7 @@ def english(rounds: int) -> dict[str, Any]:
                 refs += len(ref)
                 others += [(n, s.start, s.language) for s in found.segments if s.language != "en"]
             runs[label].append(round(total, 2))
+            cpus[label].append(round(CPU[0] - cpu, 2))
             passes = PLANS[0] - plans
             result[label] = {"errors": errs, "words": refs, "not_en": others, "passes": passes}
             log(
@@ -298,6 +302,8 @@ def english(rounds: int) -> dict[str, Any]:
     for label in runs:
         result[label]["decode_s"] = runs[label]
         result[label]["median_s"] = statistics.median(runs[label])
+        result[label]["cpu_s"] = cpus[label]
+        result[label]["median_cpu_s"] = statistics.median(cpus[label])
     return result
 
 
