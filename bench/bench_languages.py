@@ -227,7 +227,8 @@ def decode(rec: Any, samples: Any, language: str | None, screen: bool, batch: in
     from ffscribe.core.options import DecodeOptions
 
     rule = getattr(rec, "tuned", SwitchRule())
-    rec.rule = rule if screen else replace(rule, screen=2.0)  # 2.0: the screen never fires
+    # Off: no window ever leaves doubt or names another language (Whisper's own behaviour).
+    rec.rule = rule if screen else replace(rule, screen=2.0, doubt=0.0, rival=2.0)
     audio = Audio(samples=samples, offset=0.0, source_duration=None, path="mix.wav")
     started, cpu = time.perf_counter(), time.process_time()
     found = rec.recognize(audio, DecodeOptions(language=language, batch_size=batch))

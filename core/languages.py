@@ -36,9 +36,12 @@ class SwitchRule:
     probability: float = 0.5
     seconds: float = 2.0
     # A decoded window this sure of another language sends the input region by region; one
-    # less sure than `doubt` of the expected language has it checked region by region after.
+    # less sure than `doubt` of the expected language, or with one other language at `rival`
+    # or more (a window holding two: 11 s of English before 19 s of Spanish read as Spanish,
+    # English 0.1 or more), has it checked region by region after.
     screen: float = 0.5
     doubt: float = 0.7
+    rival: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,8 @@ def listen(model: Any) -> None:
 
 class Screen:
     """What `screening` heard: each window's detection, and whether one left doubt (the
-    expected language under rule.doubt: two languages in one window, or unsure)."""
+    expected language under rule.doubt, or another at rule.rival: two languages in one
+    window, or an unsure one)."""
 
     def __init__(self, language: str | None, rule: SwitchRule) -> None:
         self.language = language
@@ -230,7 +234,9 @@ class Screen:
             self.language = found.language
         if found.language != self.language and found.probability >= self.rule.screen:
             raise SwitchHeard(found.language)
-        self.doubted = self.doubted or found.of(self.language) < self.rule.doubt
+        rivals = [p for code, p in found.probabilities if code != self.language]
+        unsure = found.of(self.language) < self.rule.doubt or max(rivals) >= self.rule.rival
+        self.doubted = self.doubted or unsure
 
 
 @contextmanager
