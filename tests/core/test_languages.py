@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 from ffscribe.core.asr import Recognizer
-from ffscribe.core.languages import Detection, Region, SwitchRule, choose, runs, shares
+from ffscribe.core.languages import (
+    Detection,
+    Region,
+    Screen,
+    SwitchHeard,
+    SwitchRule,
+    choose,
+    runs,
+    shares,
+)
 from ffscribe.core.media import load
 from ffscribe.core.models import resolve_model
 from ffscribe.core.options import DecodeOptions, ModelOptions
@@ -61,6 +70,19 @@ def test_short_regions_take_the_neighbour_their_detection_prefers() -> None:
         region(20.5, 20.9),  # not asked: the one before
     ]
     assert choose(regions, "en", RULE) == ["en", "fr", "fr", "fr"]
+
+
+def test_a_window_clearly_in_another_language_stops_one_in_two_leaves_doubt() -> None:
+    screen = Screen("en", SwitchRule())
+    screen.check(Detection((("en", 0.95), ("pt", 0.01))))
+    assert not screen.doubted
+    screen.check(Detection((("en", 0.8), ("es", 0.15))))  # English, then Spanish
+    assert screen.doubted
+    with pytest.raises(SwitchHeard):
+        screen.check(Detection((("es", 0.6), ("en", 0.3))))
+    first = Screen(None, SwitchRule())  # the first window sets the language
+    first.check(Detection((("fr", 0.99), ("en", 0.001))))
+    assert first.language == "fr" and not first.doubted
 
 
 def test_runs_cut_in_the_middle_of_the_pauses() -> None:
