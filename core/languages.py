@@ -4,8 +4,9 @@ rule that asks for evidence before the language changes, and each language's sha
 Whisper detects the language once, from the first 30 s, and decodes everything after in it:
 a French-then-English recording comes out all French, the English translated. Here the
 decoder's own windows are watched (one decoder step each, on the encoder output it computes
-anyway); only when one of them is clearly in another language is the input looked at region
-by region, and each run of same-language regions decoded with its language fixed.
+anyway); only when one of them is clearly in another language, or unsure of its own, is the
+input looked at region by region, and each run of same-language regions decoded with its
+language fixed.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ WINDOW_SAMPLES = 30 * SAMPLE_RATE  # what Whisper's detector hears of a region
 REGION_PAUSE_MS = 500
 MIN_DETECT_SECONDS = 1.0  # a region shorter than this is not asked: it inherits
 TOP_LANGUAGES = 5  # the detector's answers kept per region, most likely first
-BATCH = 8  # regions encoded at once (a GPU gains, a CPU loses nothing)
+BATCH = 8  # regions encoded in one call: fewer, fuller calls on a GPU
 
 
 @dataclass(frozen=True)
 class SwitchRule:
     """When a region may change the running language: its detection names another language
     with at least `probability`, over at least `seconds` of speech (a name or a loanword
-    is shorter). Both tuned on the benchmark's tuning mixtures (BENCHMARKS.md)."""
+    is shorter). Set before the tuning mixtures were measured, and kept (BENCHMARKS.md)."""
 
     probability: float = 0.5
     seconds: float = 2.0
@@ -195,7 +196,7 @@ class SwitchHeard(Exception):
     """A decoded window is clearly in another language: decode region by region instead."""
 
 
-_screen = threading.local()  # per worker thread: the language its decoded windows should be
+_screen = threading.local()  # per worker thread: the check its encoded windows go through
 
 
 def listen(model: Any) -> None:
