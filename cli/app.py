@@ -222,7 +222,8 @@ def transcribe(
         typer.Option(
             "--language",
             "-l",
-            help="Spoken language code (default: detect).",
+            help="Spoken language code, or auto (default): found where the speech is, region "
+            "by region.",
             rich_help_panel=P_DECODE,
         ),
     ] = None,
@@ -292,6 +293,7 @@ def transcribe(
             rich_help_panel=P_DECODE,
         ),
     ] = 0.6,
+    language_windows: opt.LanguageWindows = None,
     condition_on_previous_text: Annotated[
         bool,
         typer.Option(
@@ -366,7 +368,7 @@ def transcribe(
             name=model, device=device, compute_type=compute_type, threads=threads, jobs=jobs
         ),
         decode=DecodeOptions(
-            language=language,
+            language=None if language in (None, "auto") else language,
             task=task,  # type: ignore[arg-type]
             beam_size=beam_size,
             best_of=best_of,
@@ -415,6 +417,7 @@ def transcribe(
         ),
         speaker_names=_names(speaker_names),
         fail_truncated=fail_truncated,
+        language_windows=language_windows,
     )
     pipeline = Pipeline(options)
     fetch = FetchOptions(max_bytes=max_download, deadline=download_deadline)

@@ -127,6 +127,18 @@ MusicMarks = Annotated[
     ),
 ]
 
+LanguageWindows = Annotated[
+    float | None,
+    typer.Option(
+        "--language-windows",
+        min=0.5,
+        metavar="SECONDS",
+        help="Also report fixed windows of this length with whether they hold speech and "
+        "its language (JSON).",
+        rich_help_panel="Decoding",
+    ),
+]
+
 Start = Annotated[
     float,
     typer.Option(min=0.0, help="Start at this second of the input.", rich_help_panel=P_MEDIA),

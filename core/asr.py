@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from ffscribe.core.checkpoint import PartDone
 from ffscribe.core.engine import LocalParts, PartRunner, ProgressCallback, RunContext
-from ffscribe.core.errors import EnvironmentMissing, UsageError
+from ffscribe.core.errors import Cancelled, EnvironmentMissing, UsageError
+from ffscribe.core.languages import (
+    Run,
+    Screen,
+    SwitchHeard,
+    SwitchRule,
+    labelled,
+    listen,
+    plan,
+    screening,
+)
 from ffscribe.core.options import DecodeOptions, ModelOptions, cpu_cores, default_jobs
 from ffscribe.core.recover import (
     SAMPLE_RATE,
@@ -31,7 +41,7 @@ from ffscribe.core.split import (
     speech_head,
     split_chunks,
 )
-from ffscribe.core.transcript import ModelInfo, Segment, Word
+from ffscribe.core.transcript import LanguageWindow, ModelInfo, Segment, Word
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -135,6 +145,8 @@ class Recognizer:
         features.install(self.model)
         silero.install()  # and Silero's windows are built a batch at a time
         _encode_first_window_once(self.model)
+        listen(self.model)  # each decoded window is checked for another language, when asked
+        self.rule = SwitchRule()
 
     @property
     def multilingual(self) -> bool:
@@ -173,10 +185,7 @@ class Recognizer:
         ctx = context or RunContext(progress=progress)
         kwargs = _transcribe_kwargs(options)
         if options.batch_size > 1:
-            segments, info = self._batched_pipeline().transcribe(
-                audio.samples, batch_size=options.batch_size, **kwargs
-            )
-            return _recognition(_collect(segments, audio.offset, audio.duration, ctx), info)
+            return self._recognize_batched(audio, kwargs, options.batch_size, ctx)
         count = part_count(audio.duration, self.workers)
         if count > 1:
             speech = sounding(audio.samples)
@@ -189,7 +198,122 @@ class Recognizer:
             )
             if len(parts) > 1:
                 return self._recognize_parts(audio, parts, speech, kwargs, ctx)
-        segments, info = self._transcribe(audio.samples, kwargs)
+        return self._decode(audio.samples, kwargs, None, audio.offset, ctx)
+
+    def _auto(self, kwargs: dict[str, Any]) -> bool:
+        """Whether the language is found where the speech is: not fixed, and the model has more."""
+        return kwargs["language"] is None and self.multilingual
+
+    def _decode(
+        self,
+        samples: Any,
+        kwargs: dict[str, Any],
+        voiced: list[dict[str, int]] | None,
+        offset: float,
+        ctx: RunContext,
+        *,
+        auto: bool | None = None,
+        detected: tuple[str, float] | None = None,
+    ) -> Recognition:
+        """Decode `samples` as one piece; with `auto` (the language not given by the user),
+        each window Whisper decodes is checked, and one clearly in another language sends
+        the piece region by region (`_by_language`). `detected`: the language the caller
+        fixed in `kwargs` and its probability (a split input's parts)."""
+        duration = samples.size / SAMPLE_RATE
+        listening = self._auto(kwargs) if auto is None else auto
+        watch: AbstractContextManager[Screen | None] = (
+            screening(self.model, kwargs["language"], self.rule) if listening else nullcontext()
+        )
+        info = None
+        try:
+            with watch as screen:
+                segments, info = self._transcribe(samples, kwargs, voiced)
+                found = _collect(segments, offset, duration, ctx)
+        except SwitchHeard as heard:
+            running = kwargs["language"] or (str(info.language) if info else None)
+            log.debug("another language heard (%s): decoding region by region", heard)
+            runs = plan(self.model, samples, running, self.rule)
+            return self._by_language(samples, kwargs, voiced, offset, ctx, runs, running)
+        language, probability = detected or (str(info.language), float(info.language_probability))
+        if screen is not None and screen.doubted:  # a window unsure of its language
+            runs = plan(self.model, samples, language, self.rule)
+            if len(runs) > 1 or runs[0].language != language:
+                log.debug("regions in %s: decoding region by region", [r.language for r in runs])
+                return self._by_language(samples, kwargs, voiced, offset, ctx, runs, language)
+        return Recognition(tuple(labelled(found, language, probability)), language, probability)
+
+    def _by_language(
+        self,
+        samples: Any,
+        kwargs: dict[str, Any],
+        voiced: list[dict[str, int]] | None,
+        offset: float,
+        ctx: RunContext,
+        runs: list[Run],
+        running: str | None,
+        batch: int = 0,
+    ) -> Recognition:
+        """Decode each of `runs` (same-language regions of `samples`) with its language
+        fixed, prompted with the text of the last run in that language (a prompt in another
+        language pulls Whisper into translating). With `batch`, faster-whisper's batched
+        pipeline decodes each run (its own VAD; no prompts)."""
+        from ffscribe.core.languages import shares, top_probability
+
+        if voiced is None and kwargs["vad_filter"] and batch <= 1:
+            voiced = speech_chunks(samples, kwargs["vad_parameters"])
+        spans = [(run.start, run.end) for run in runs]
+        prompts: dict[str, Any] = {}
+        if running and kwargs["initial_prompt"]:  # a split part's context, or the user's
+            prompts[running] = kwargs["initial_prompt"]
+        out: list[Segment] = []
+        total = samples.size / SAMPLE_RATE
+        for run, heard in zip(runs, split_chunks(voiced, spans), strict=True):
+            prompt = prompts.get(run.language)
+            if prompt is None and running is None and not out:
+                prompt = kwargs["initial_prompt"]
+            decode = {**kwargs, "language": run.language, "initial_prompt": prompt}
+            piece = samples[run.start : run.end]
+            if batch > 1:  # the pipeline prompts every piece alike: the user's prompt only
+                decode["initial_prompt"] = kwargs["initial_prompt"]
+                segments, _ = self._batched_pipeline().transcribe(piece, batch_size=batch, **decode)
+            else:
+                segments, _ = self._transcribe(piece, decode, heard)
+            at = run.start / SAMPLE_RATE
+            found = _collect(
+                segments,
+                offset + at,
+                (run.end - run.start) / SAMPLE_RATE,
+                _moved(ctx, at, total),
+            )
+            out.extend(labelled(found, run.language, run.probability))
+            tokens = [t for s in found for t in s.tokens]
+            if tokens and kwargs["condition_on_previous_text"]:
+                prompts[run.language] = tokens[-224:]
+        numbered = tuple(replace(s, id=i) for i, s in enumerate(out))
+        ranked = shares(numbered)
+        language = ranked[0].language if ranked else running or "en"
+        return Recognition(numbered, language, top_probability(numbered, language))
+
+    def _recognize_batched(
+        self, audio: Audio, kwargs: dict[str, Any], batch: int, ctx: RunContext
+    ) -> Recognition:
+        """faster-whisper's batched pipeline. With the language to find, each piece it will
+        decode is detected first (batched: a GPU's encoder is cheap); when one is not clearly
+        in the first one's language, each run of same-language regions is decoded by itself,
+        its language fixed (the pipeline prompts no piece with another's text)."""
+        from ffscribe.core.languages import batched_chunks, detect
+
+        pipeline = self._batched_pipeline()
+        if self._auto(kwargs):
+            found = detect(self.model, batched_chunks(audio.samples, kwargs))
+            first = found[0].language if found else None
+            if first is not None and any(d.of(first) < self.rule.doubt for d in found):
+                runs = plan(self.model, audio.samples, first, self.rule)
+                if len(runs) > 1:
+                    return self._by_language(
+                        audio.samples, kwargs, None, audio.offset, ctx, runs, first, batch
+                    )
+        segments, info = pipeline.transcribe(audio.samples, batch_size=batch, **kwargs)
         return _recognition(_collect(segments, audio.offset, audio.duration, ctx), info)
 
     def _recognize_parts(
@@ -202,6 +326,7 @@ class Recognizer:
     ) -> Recognition:
         no_speech, log_prob = silence_rule(kwargs)
         rate = audio.sample_rate
+        auto = self._auto(kwargs)  # each part finds its own languages
         tracker = _PartsProgress(ctx, audio.duration, len(parts))
         pieces = [audio.samples[a:b] for a, b in parts]
         # Each part gets the features the whole input would have: the voice detector runs
@@ -253,7 +378,7 @@ class Recognizer:
 
         def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
             tracker.check()  # a part still queued when the run was cancelled or failed
-            a, b = parts[index]
+            a = parts[index][0]
             with _floored(extractor, top):
                 if index == 0:
                     detected.set_result(self._language(audio, everywhere, kwargs))
@@ -263,11 +388,15 @@ class Recognizer:
                 decode = {**kwargs, "language": detected.result()[0]}
                 prompt = self._context(audio, parts, index, speech, decode) if index else None
                 part_kwargs = {**decode, "initial_prompt": prompt} if prompt else decode
-                segments, _ = self._transcribe(pieces[index], part_kwargs, voiced[index])
-                offset = audio.offset + a / rate
-                found = _collect(
-                    segments, offset, (b - a) / rate, tracker.callback(index), tracker.check
-                )
+                found = self._decode(
+                    pieces[index],
+                    part_kwargs,
+                    voiced[index],
+                    audio.offset + a / rate,
+                    tracker.context(index),
+                    auto=auto,
+                    detected=detected.result(),
+                ).segments
             return found if index == len(parts) - 1 else trim_cut_tail(found, no_speech, log_prob)
 
         indices = range(len(parts))
@@ -278,7 +407,7 @@ class Recognizer:
             # The first failure, in any part, stops the others at their next segment.
             results = runner.gather([runner.submit(run, i, top) for i in indices])
         except BaseException:  # Ctrl-C, a cancel, or a part failed: the others stop too
-            tracker.stop.set()
+            tracker.abandon()
             raise
         finally:
             if local is not None:
@@ -372,6 +501,13 @@ class Recognizer:
         features = extractor(head)
         language, probability, _ = self.model.detect_language(features=features)
         return str(language), float(probability)
+
+    def language_windows(self, audio: Audio, seconds: float) -> tuple[LanguageWindow, ...]:
+        """Windows of `seconds` over `audio`, each with whether it holds speech and, if so,
+        its language (PAI's per-window detector); on the source's timeline."""
+        from ffscribe.core.languages import windows
+
+        return windows(self.model, audio.samples, seconds, audio.offset, self.multilingual)
 
     def _batched_pipeline(self) -> Any:
         if self._batched is None:
@@ -484,6 +620,7 @@ class _PartsProgress:
         self.total = total
         self.done = [0.0] * parts
         self.lock = threading.Lock()
+        self.pieces = [ctx.piece(self.callback(i)) for i in range(parts)]
         self.stop = threading.Event()
 
     def callback(self, index: int) -> ProgressCallback:
@@ -495,18 +632,32 @@ class _PartsProgress:
 
         return update
 
+    def context(self, index: int) -> RunContext:
+        return self.pieces[index]
+
     def check(self) -> None:
         self.ctx.check()
         if self.stop.is_set():
-            raise _Abandoned
+            raise Cancelled
 
-
-class _Abandoned(Exception):
-    """Ends a part's decoding early because the whole input is being given up."""
+    def abandon(self) -> None:
+        """Stop every part at its next segment: one failed, or the run was stopped."""
+        self.stop.set()
+        for piece in self.pieces:
+            piece.stop.set()
 
 
 def _recognition(segments: tuple[Segment, ...], info: Any) -> Recognition:
-    return Recognition(segments, str(info.language), float(info.language_probability))
+    language, probability = str(info.language), float(info.language_probability)
+    return Recognition(tuple(labelled(segments, language, probability)), language, probability)
+
+
+def _moved(ctx: RunContext, at: float, total: float) -> RunContext:
+    """A context for a piece starting `at` seconds into `total`: its progress moved there."""
+    progress = ctx.progress
+    if progress is None:
+        return ctx.piece(None)
+    return ctx.piece(lambda done, _total: progress(min(at + done, total), total))
 
 
 def _languages() -> frozenset[str]:

@@ -50,11 +50,19 @@ class RunContext:
     stop: threading.Event = field(default_factory=threading.Event)
     parts: PartRunner | None = None  # None: a pool of its own, for the duration of the run
     checkpoint: Checkpoint | None = None
+    within: RunContext | None = None  # the run this one is a piece of (a part of an input)
 
     def check(self) -> None:
-        """Raise Cancelled once the run was cancelled."""
+        """Raise Cancelled once this run, or the one it is a piece of, was stopped."""
+        if self.within is not None:
+            self.within.check()
         if self.stop.is_set():
             raise Cancelled
+
+    def piece(self, progress: ProgressCallback | None) -> RunContext:
+        """A context for a piece of this run (a part, a language's run): its own progress
+        and stop flag, stopped too when this run is."""
+        return RunContext(progress=progress, warn=self.warn, within=self)
 
 
 class LocalParts:
@@ -74,10 +82,12 @@ class LocalParts:
 
 
 def _results(futures: Sequence[Future[T]]) -> list[T]:
-    """Every result in order; the first failure is raised as soon as it happens."""
+    """Every result in order; the first failure is raised as soon as it happens, rather than
+    the Cancelled of a piece it stopped."""
     done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-    for future in done:
-        future.result()  # raises the failure, if that is why the wait ended
+    failures = [f.exception() for f in done if f.exception() is not None]
+    for failure in sorted(failures, key=lambda exc: isinstance(exc, Cancelled)):
+        raise failure  # type: ignore[misc]
     return [f.result() for f in futures]
 
 

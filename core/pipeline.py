@@ -17,8 +17,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ffscribe.core.asr import Recognition
 from ffscribe.core.errors import MediaError, UsageError
+from ffscribe.core.languages import shares, top_probability
 from ffscribe.core.options import ClipOptions, DecodeOptions, ModelOptions
-from ffscribe.core.transcript import MusicRegion, Segment, Source, Speaker, Transcript, Turn
+from ffscribe.core.transcript import (
+    LanguageWindow,
+    MusicRegion,
+    Segment,
+    Source,
+    Speaker,
+    Transcript,
+    Turn,
+)
 
 if TYPE_CHECKING:
     from ffscribe.core.asr import Recognizer
@@ -47,6 +56,7 @@ class PipelineOptions:
     diarize: DiarizeOptions | None = None  # None: no speakers
     speaker_names: tuple[str, ...] = ()
     fail_truncated: bool = False  # a truncated input fails instead of being transcribed
+    language_windows: float | None = None  # seconds: per-window language detection; None: off
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -56,6 +66,8 @@ class PipelineOptions:
         }
         if self.music is not None:
             out["music"] = {**asdict(self.music), "skip_music": self.skip_music}
+        if self.language_windows is not None:
+            out["language_windows"] = self.language_windows
         if self.diarize is not None:
             out["diarize"] = {
                 **{k: v for k, v in asdict(self.diarize).items() if k != "hf_token"},
@@ -98,6 +110,9 @@ class Pipeline:
             skip = ", music-only stretches kept from Whisper" if self.options.skip_music else ""
             stages.append(Stage("music", f"YAMNet (AudioSet) ONNX{skip}"))
         stages.append(Stage("transcribe", self._asr_detail()))
+        if self.options.language_windows is not None:
+            seconds = f"{self.options.language_windows:g} s"
+            stages.append(Stage("languages", f"Whisper's language detector on {seconds} windows"))
         if self.options.diarize is not None:
             d = self.options.diarize
             count = (
@@ -126,7 +141,7 @@ class Pipeline:
         decode = self.options.decode
         return (
             f"faster-whisper {self.options.model.name}, {decode.task}, "
-            f"language {decode.language or 'auto'}, beam {decode.beam_size}"
+            f"language {decode.language or 'auto (per region)'}, beam {decode.beam_size}"
             + (", VAD" if decode.vad else "")
             + (", word timestamps" if decode.word_timestamps else "")
             + (f", batched x{decode.batch_size}" if decode.batch_size > 1 else "")
@@ -232,6 +247,12 @@ class Pipeline:
             timings, "transcribe", lambda: self._recognize(audio, skipped, ctx, opts.decode)
         )
         segments, speakers = found.segments, None
+        windows: tuple[LanguageWindow, ...] = ()
+        if opts.language_windows is not None:
+            seconds = opts.language_windows
+            windows = _timed(
+                timings, "languages", lambda: self.recognizer.language_windows(audio, seconds)
+            )
         if opts.diarize is not None:
             ctx.check()
             speakers = _timed(timings, "diarize", lambda: self._speakers(audio, segments, opts))
@@ -239,13 +260,18 @@ class Pipeline:
         if music is not None:
             segments = flag_music(segments, music.regions)
         timings["total"] = round(time.perf_counter() - started, 3)
+        spoken = shares(segments)
+        language, probability = found.language, found.language_probability
+        if spoken and spoken[0].language != language:  # the most spoken is the input's language
+            language = spoken[0].language
+            probability = top_probability(segments, language)
         return Transcript(
             input_path=path,
             source=source or _source_for(path),
             duration=audio.source_duration if audio.source_duration else audio.duration,
             clip_start=audio.offset,
-            language=found.language,
-            language_probability=found.language_probability,
+            language=language,
+            language_probability=probability,
             segments=segments,
             model=self.recognizer.info,
             timings=timings,
@@ -254,6 +280,8 @@ class Pipeline:
             turns=speakers.turns if speakers else (),
             music=music.regions if music else None,
             music_windows=music.windows if music else (),
+            languages=spoken,
+            language_windows=windows,
         )
 
     def _for_run(self, options: PipelineOptions | None) -> PipelineOptions:

@@ -68,6 +68,8 @@ class Segment:
     words: tuple[Word, ...] = ()
     speaker: str | None = None
     music: bool | None = None
+    language: str | None = None  # the language it was decoded in
+    language_probability: float | None = None  # the detector's, for its region
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -87,6 +89,9 @@ class Segment:
             out["speaker"] = self.speaker
         if self.music is not None:
             out["music"] = self.music
+        if self.language is not None:
+            out["language"] = self.language
+            out["language_probability"] = self.language_probability
         return out
 
     @classmethod
@@ -105,6 +110,8 @@ class Segment:
             words=tuple(Word.from_dict(w) for w in data.get("words") or ()),
             speaker=data.get("speaker"),
             music=data.get("music"),
+            language=data.get("language"),
+            language_probability=_float_or_none(data.get("language_probability")),
         )
 
 
@@ -242,6 +249,53 @@ class MusicWindow:
 
 
 @dataclass(frozen=True)
+class LanguageShare:
+    """One language of the input: its seconds of transcribed speech and their share."""
+
+    language: str
+    seconds: float
+    share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"language": self.language, "seconds": self.seconds, "share": self.share}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LanguageShare:
+        return cls(str(data["language"]), float(data["seconds"]), float(data["share"]))
+
+
+@dataclass(frozen=True)
+class LanguageWindow:
+    """A fixed window, whether it holds speech, and the language of that speech (PAI's
+    per-window language detector); `language` is None where nobody speaks."""
+
+    start: float
+    end: float
+    language: str | None
+    probability: float
+    speech: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "language": self.language,
+            "probability": self.probability,
+            "speech": self.speech,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LanguageWindow:
+        return cls(
+            float(data["start"]),
+            float(data["end"]),
+            data.get("language"),
+            float(data.get("probability") or 0.0),
+            bool(data.get("speech", False)),
+        )
+
+
+@dataclass(frozen=True)
 class Transcript:
     """Everything known about one transcribed input; what every writer renders."""
 
@@ -259,6 +313,8 @@ class Transcript:
     turns: tuple[Turn, ...] = ()
     music: tuple[MusicRegion, ...] | None = None  # None: music not detected
     music_windows: tuple[MusicWindow, ...] = ()
+    languages: tuple[LanguageShare, ...] = ()  # each language's share of the speech
+    language_windows: tuple[LanguageWindow, ...] = ()
     tool: str = f"ffscribe {__version__}"
 
     @property
@@ -277,9 +333,13 @@ class Transcript:
             "clip_start": self.clip_start,
             "language": self.language,
             "language_probability": self.language_probability,
-            "text": self.text,
-            "segments": [s.to_dict() for s in self.segments],
         }
+        if self.languages:
+            out["languages"] = [share.to_dict() for share in self.languages]
+        out.update(
+            text=self.text,
+            segments=[s.to_dict() for s in self.segments],
+        )
         if self.speakers is not None:
             out["speakers"] = [s.to_dict() for s in self.speakers]
             out["turns"] = [t.to_dict() for t in self.turns]
@@ -287,6 +347,8 @@ class Transcript:
             out["music"] = [m.to_dict() for m in self.music]
         if self.music_windows:
             out["music_windows"] = [w.to_dict() for w in self.music_windows]
+        if self.language_windows:
+            out["language_windows"] = [w.to_dict() for w in self.language_windows]
         out.update(
             model=self.model.to_dict(),
             timings=dict(self.timings),
@@ -313,6 +375,10 @@ class Transcript:
             turns=tuple(Turn.from_dict(t) for t in data.get("turns") or ()),
             music=_maybe(MusicRegion.from_dict, data.get("music")),
             music_windows=tuple(MusicWindow.from_dict(w) for w in data.get("music_windows") or ()),
+            languages=tuple(LanguageShare.from_dict(x) for x in data.get("languages") or ()),
+            language_windows=tuple(
+                LanguageWindow.from_dict(w) for w in data.get("language_windows") or ()
+            ),
             tool=str(data.get("tool") or f"ffscribe {__version__}"),
         )
 
@@ -345,6 +411,10 @@ class Transcript:
 def _maybe(build: Callable[[Mapping[str, Any]], T], items: Any) -> tuple[T, ...] | None:
     """A tuple of `build(item)`, or None when the key was absent (the stage did not run)."""
     return None if items is None else tuple(build(i) for i in items)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def is_transcript_json(path: Path) -> bool:
