@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 EPILOG = (
     "Exit status: 0 every input done or skipped; 1 one or more inputs failed; 2 usage error; "
     "3 the environment lacks something (ffmpeg, a model offline, an optional extra); "
-    "130 interrupted (Ctrl-C or SIGTERM)."
+    "130 interrupted (Ctrl-C or SIGTERM). "
+    "[bold]transcribe serve --help[/bold]: the same engine over HTTP (a file named serve: ./serve)."
 )
 FORMATS_HELP = "Output formats, comma-separated, or 'all': " + ", ".join(
     f"{name} ({w.description})" for name, w in WRITERS.items()
@@ -464,8 +466,13 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; `transcribe serve ...` runs the service (a file named
+    `serve` is `./serve`)."""
     try:
+        if sys.argv[1:2] == ["serve"]:
+            from ffscribe.cli.serve.command import main as serve
+
+            serve(sys.argv[2:])
         app(prog_name="transcribe")
     except SystemExit as exc:
         if stragglers():
