@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ffscribe.cli import options as opt
-from ffscribe.cli.app import P_DECODE, P_MODEL, P_RUN, _diarize_options, _music_options
+from ffscribe.cli.app import P_RUN, _diarize_options, _music_options
 from ffscribe.cli.run import setup_logging
 from ffscribe.core.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
 from ffscribe.core.errors import EnvironmentMissing, ExitCode, TranscribeError
@@ -116,71 +116,16 @@ def serve(
             rich_help_panel=P_SERVE,
         ),
     ] = [],  # noqa: B006 - Typer reads the default; it is never mutated
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            "-m",
-            envvar="FFSCRIBE_MODEL",
-            help="Model every request uses (base, tiny.en, ...) or a CTranslate2 directory.",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = DEFAULT_MODEL,
-    device: Annotated[
-        str,
-        typer.Option(
-            envvar="FFSCRIBE_DEVICE",
-            help="auto, cpu, cuda, cuda:N or gpu:N.",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = "auto",
-    compute_type: Annotated[
-        str,
-        typer.Option(help="auto, int8, int8_float16, float16, float32.", rich_help_panel=P_MODEL),
-    ] = "auto",
-    threads: Annotated[
-        int,
-        typer.Option(min=0, help="CPU threads per worker (0: shared).", rich_help_panel=P_MODEL),
-    ] = 0,
-    jobs: Annotated[
-        int,
-        typer.Option(
-            "--jobs",
-            "-j",
-            min=0,
-            envvar="FFSCRIBE_JOBS",
-            help="Model workers shared by all requests (0: one per core up to 4 on a CPU).",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = 0,
-    batch_size: Annotated[
-        int,
-        typer.Option(
-            min=0, help="faster-whisper batch size (0: sequential).", rich_help_panel=P_MODEL
-        ),
-    ] = 0,
-    language: Annotated[
-        str | None,
-        typer.Option(
-            "--language",
-            "-l",
-            help="Default spoken language (default: detect).",
-            rich_help_panel=P_DECODE,
-        ),
-    ] = None,
-    beam_size: Annotated[int, typer.Option(min=1, help="Beam size.", rich_help_panel=P_DECODE)] = 5,
-    vad: Annotated[
-        bool,
-        typer.Option(
-            "--vad/--no-vad", help="Skip non-speech with Silero VAD.", rich_help_panel=P_DECODE
-        ),
-    ] = True,
-    word_timestamps: Annotated[
-        bool,
-        typer.Option(
-            "--word-timestamps", help="Time every word in every request.", rich_help_panel=P_DECODE
-        ),
-    ] = False,
+    model: opt.Model = DEFAULT_MODEL,
+    device: opt.Device = "auto",
+    compute_type: opt.ComputeType = "auto",
+    threads: opt.Threads = 0,
+    jobs: opt.Jobs = 0,
+    batch_size: opt.BatchSize = 0,
+    language: opt.Language = None,
+    beam_size: opt.BeamSize = 5,
+    vad: opt.Vad = True,
+    word_timestamps: opt.WordTimestamps = False,
     max_download: opt.MaxDownload = DEFAULT_MAX_BYTES,
     download_deadline: opt.DownloadDeadline = DEFAULT_DEADLINE,
     diarize: opt.Diarize = False,

@@ -17,7 +17,7 @@ from ffscribe.cli.serve.errors import ApiError
 from ffscribe.cli.serve.models import check_model, offline_models
 from ffscribe.cli.serve.service import Request as Asked
 from ffscribe.cli.serve.service import Service, save_stream, upload_folder
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.transcript import Segment, Transcript
 from ffscribe.formats import render
 
 router = APIRouter(prefix="/v1")
@@ -167,21 +167,7 @@ def verbose(transcript: Transcript, task: str, *, words: bool) -> dict[str, Any]
         "language": transcript.language,
         "duration": transcript.duration,
         "text": transcript.text,
-        "segments": [
-            {
-                "id": s.id,
-                "seek": s.seek,
-                "start": s.start,
-                "end": s.end,
-                "text": s.text,
-                "tokens": list(s.tokens),
-                "temperature": s.temperature,
-                "avg_logprob": s.avg_logprob,
-                "compression_ratio": s.compression_ratio,
-                "no_speech_prob": s.no_speech_prob,
-            }
-            for s in transcript.segments
-        ],
+        "segments": [segment_fields(s) for s in transcript.segments],
         "usage": _usage(transcript),
     }
     if words:
@@ -191,6 +177,16 @@ def verbose(transcript: Transcript, task: str, *, words: bool) -> dict[str, Any]
             for w in s.words
         ]
     return out
+
+
+def segment_fields(segment: Segment) -> dict[str, Any]:
+    """A segment as openai-whisper (and OpenAI's verbose_json) writes it."""
+    return {
+        key: value
+        for key, value in segment.to_dict().items()
+        if key in ("id", "seek", "start", "end", "text", "tokens", "temperature")
+        or key in ("avg_logprob", "compression_ratio", "no_speech_prob")
+    }
 
 
 def diarized(transcript: Transcript, task: str) -> dict[str, Any]:

@@ -17,11 +17,17 @@ from starlette.concurrency import run_in_threadpool
 
 from ffscribe.cli.serve.errors import ApiError
 from ffscribe.cli.serve.guard import PADDLEX_PATH
+from ffscribe.cli.serve.openai_api import segment_fields
 from ffscribe.cli.serve.service import Limits, Service, upload_folder
 from ffscribe.cli.serve.service import Request as Asked
 from ffscribe.core.transcript import Source, Transcript
 
 router = APIRouter()
+_CAMEL = {
+    "avg_logprob": "avgLogProb",
+    "compression_ratio": "compressionRatio",
+    "no_speech_prob": "noSpeechProb",
+}
 
 
 @router.post(PADDLEX_PATH)
@@ -50,18 +56,7 @@ def result(transcript: Transcript) -> dict[str, Any]:
     return {
         "text": transcript.text,
         "segments": [
-            {
-                "id": s.id,
-                "seek": s.seek,
-                "start": s.start,
-                "end": s.end,
-                "text": s.text,
-                "tokens": list(s.tokens),
-                "temperature": s.temperature,
-                "avgLogProb": s.avg_logprob,
-                "compressionRatio": s.compression_ratio,
-                "noSpeechProb": s.no_speech_prob,
-            }
+            {_CAMEL.get(key, key): value for key, value in segment_fields(s).items()}
             for s in transcript.segments
         ],
         "language": transcript.language,
