@@ -4,10 +4,11 @@ models loaded before the port opens, then uvicorn until SIGTERM or Ctrl-C."""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -221,11 +222,20 @@ def _run(
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    # uvicorn raises the stopping signal again once it is done; with these handlers that
+    # lands here, not in the default handler, so the clean-up below still runs.
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run()
     finally:
         service.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return ExitCode.OK if server.started else ExitCode.FAILED
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """A signal after uvicorn's stop: the stop is under way already."""
 
 
 def _uvicorn() -> ModuleType:
