@@ -4,7 +4,6 @@ the page at `/`; wrapped in the Guard (key, upload cap, access log)."""
 from __future__ import annotations
 
 import logging
-import uuid
 from importlib import resources
 
 from fastapi import FastAPI, Request
@@ -47,7 +46,7 @@ def create_app(service: Service, *, api_key: str | None) -> Guard:
 
 
 def _answer(request: Request, error: ApiError) -> Response:
-    log_id = getattr(request.state, "log_id", "") or str(uuid.uuid4())
+    log_id = getattr(request.state, "log_id", "")
     return Response(
         error_body(request.url.path, error, log_id),
         status_code=error.status,

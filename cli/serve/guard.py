@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -39,7 +40,7 @@ def error_body(path: str, error: ApiError, log_id: str = "") -> bytes:
     """The error in the shape of the API that `path` belongs to."""
     if path == PADDLEX_PATH:
         body: dict[str, Any] = {
-            "logId": log_id,
+            "logId": log_id or str(uuid.uuid4()),
             "errorCode": error.status,
             "errorMsg": error.message,
         }
