@@ -81,6 +81,10 @@ class Service:
 
     def start(self) -> None:
         """Load every model the defaults need and start the workers."""
+        from ffscribe.core.download import remove_stale_scratch
+
+        if remove_stale_scratch():  # uploads of a server that was killed -9
+            log.info("removed the scratch folders of a server that was killed")
         self.pipeline.prepare()
         self._engine = Engine(self.pipeline)
         # One waiting thread per admitted request: admission bounds them.
@@ -142,6 +146,8 @@ class Service:
             # As the CLI's --temperature: raised by its default 0.2 on a failed window.
             decode = replace(decode, temperatures=_temperatures(request.temperature, 0.2))
         opts = replace(base, decode=decode)
+        if base.clip.duration is None:  # a stream states no duration: cut it at the limit
+            opts = replace(opts, clip=replace(base.clip, duration=self.limits.max_duration))
         if request.diarize or request.speakers or request.min_speakers or request.max_speakers:
             from ffscribe.core.diarize import DiarizeOptions
 
