@@ -63,6 +63,7 @@ async def _audio(request: Request, *, task: str) -> Response:
         folder = await stack.enter_async_context(upload_folder())
         async with request.form(max_files=1, max_fields=MAX_FIELDS) as form:
             asked, fmt, words, stream = _parse(form, task, service.served_name)
+            renders = _renders(form)
             upload = form.get("file")
             assert isinstance(upload, UploadFile)  # _parse checked it
             path = await run_in_threadpool(save_stream, upload.file, folder, upload.filename)
@@ -73,7 +74,7 @@ async def _audio(request: Request, *, task: str) -> Response:
                 media_type="text/event-stream",
             )
         transcript = await service.transcribe(path, options)
-    return _respond(transcript, fmt, task, words)
+    return _respond(transcript, fmt, task, words, renders)
 
 
 def _parse(form: FormData, task: str, served: str) -> tuple[Asked, str, bool, bool]:
@@ -113,6 +114,19 @@ def _parse(form: FormData, task: str, served: str) -> tuple[Asked, str, bool, bo
     return asked, fmt, words, _flag(form, "stream")
 
 
+def _renders(form: FormData) -> tuple[str, ...]:
+    """Our `renders` field: with verbose_json, these formats as the CLI writes them too
+    (the page's downloads)."""
+    from ffscribe.core.errors import UsageError
+    from ffscribe.formats import parse_formats
+
+    spec = _text(form, "renders")
+    try:
+        return parse_formats(spec) if spec else ()
+    except UsageError as exc:
+        raise ApiError(400, exc.message, param="renders") from None
+
+
 def _text(form: FormData, name: str) -> str | None:
     value = form.get(name)
     if value is None or isinstance(value, UploadFile):
@@ -149,12 +163,17 @@ def _count(form: FormData, name: str) -> int | None:
     return int(value)
 
 
-def _respond(transcript: Transcript, fmt: str, task: str, words: bool) -> Response:
+def _respond(
+    transcript: Transcript, fmt: str, task: str, words: bool, renders: tuple[str, ...]
+) -> Response:
     if fmt in ("text", "srt", "vtt"):
         name = "txt" if fmt == "text" else fmt
         return PlainTextResponse(render(transcript, name))
     if fmt == "verbose_json":
-        return JSONResponse(verbose(transcript, task, words=words))
+        body = verbose(transcript, task, words=words)
+        if renders:
+            body["renders"] = {name: render(transcript, name) for name in renders}
+        return JSONResponse(body)
     if fmt == "diarized_json":
         return JSONResponse(diarized(transcript, task))
     return JSONResponse({"text": transcript.text, "usage": _usage(transcript)})
