@@ -3,15 +3,19 @@ the page at `/`; wrapped in the Guard (key, upload cap, access log)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from importlib import resources
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from ffscribe.cli.serve import openai_api, paddlex_api
+from ffscribe.cli.serve import batches, openai_api, paddlex_api
+from ffscribe.cli.serve.batches import BatchRunner, BatchStore
 from ffscribe.cli.serve.errors import ApiError, from_transcribe_error
 from ffscribe.cli.serve.guard import Guard, Oversize, error_body, too_large
 from ffscribe.cli.serve.service import Service
@@ -21,12 +25,24 @@ from ffscribe.core.errors import TranscribeError, internal_error
 log = logging.getLogger("ffscribe.serve")
 
 
-def create_app(service: Service, *, api_key: str | None) -> Guard:
-    """The ASGI app for `service`; the caller starts the service (loads the models)."""
-    app = FastAPI(title="ffscribe", version=__version__, docs_url=None, redoc_url=None)
+def create_app(service: Service, *, api_key: str | None, data_dir: Path) -> Guard:
+    """The ASGI app for `service`; the caller starts the service (loads the models). Batches
+    run while the app runs, and are kept under `data_dir`."""
+    runner = BatchRunner(service, BatchStore(data_dir / "batches"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with runner.running_in_background():
+            yield
+
+    app = FastAPI(
+        title="ffscribe", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
     app.state.service = service
+    app.state.batches = runner
     app.include_router(openai_api.router)
     app.include_router(paddlex_api.router)
+    app.include_router(batches.router)
     _handlers(app, service)
 
     @app.get("/health")

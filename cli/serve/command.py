@@ -4,9 +4,10 @@ models loaded before the port opens, then uvicorn until SIGTERM or Ctrl-C."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Annotated
@@ -108,6 +109,15 @@ def serve(
             rich_help_panel=P_SERVE,
         ),
     ] = 30.0,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="FFSCRIBE_DATA_DIR",
+            help="Where batches and their results are kept across restarts "
+            "(default: $XDG_DATA_HOME/ffscribe/serve).",
+            rich_help_panel=P_SERVE,
+        ),
+    ] = None,
     allow_path: Annotated[
         list[Path],
         typer.Option(
@@ -189,13 +199,26 @@ def serve(
         fetch=FetchOptions(max_bytes=max_download, deadline=download_deadline),
         allowed_dirs=tuple(p.resolve() for p in allow_path),
     )
-    code = _run(Pipeline(options), limits, host=host, port=port, api_key=api_key or None)
+    where = _Where(host=host, port=port, data_dir=data_dir or _default_data_dir())
+    code = _run(Pipeline(options), limits, where, api_key=api_key or None)
     raise typer.Exit(int(code))
 
 
-def _run(
-    pipeline: Pipeline, limits: Limits, *, host: str | None, port: int, api_key: str | None
-) -> ExitCode:
+@dataclass(frozen=True)
+class _Where:
+    """Where the server listens and keeps its batches."""
+
+    host: str | None
+    port: int
+    data_dir: Path
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(base) / "ffscribe" / "serve"
+
+
+def _run(pipeline: Pipeline, limits: Limits, where: _Where, *, api_key: str | None) -> ExitCode:
     """The error boundary: load, bind, serve; expected failures become one line and a code."""
     from ffscribe.cli.serve.service import Service
 
@@ -209,17 +232,17 @@ def _run(
     except TranscribeError as exc:
         typer.echo(f"transcribe serve: {exc}", err=True)
         return exc.exit_code
-    bind = host or LOOPBACK
-    _say_exposure(bind, explicit=host is not None, keyed=api_key is not None)
-    _say(f"serving {service.served_name} on http://{bind}:{port} ({service.workers} workers)")
+    bind = where.host or LOOPBACK
+    _say_exposure(bind, explicit=where.host is not None, keyed=api_key is not None)
+    _say(f"serving {service.served_name} on http://{bind}:{where.port} ({service.workers} workers)")
     config = uvicorn.Config(
-        create_app(service, api_key=api_key),
+        create_app(service, api_key=api_key, data_dir=where.data_dir),
         host=bind,
-        port=port,
+        port=where.port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=limits.shutdown_grace,
-        lifespan="off",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     # uvicorn raises the stopping signal again once it is done; with these handlers that

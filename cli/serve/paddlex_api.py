@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from ffscribe.cli.serve.errors import ApiError
 from ffscribe.cli.serve.guard import PADDLEX_PATH
 from ffscribe.cli.serve.openai_api import segment_fields
-from ffscribe.cli.serve.service import Limits, Service, upload_folder
+from ffscribe.cli.serve.service import Limits, Service, fetch_media, upload_folder
 from ffscribe.cli.serve.service import Request as Asked
 from ffscribe.core.transcript import Source, Transcript
 
@@ -67,7 +67,7 @@ def _materialize(audio: str, folder: str, limits: Limits) -> tuple[str, Source |
     """The request's audio as a local file: a URL fetched under the CLI's rules, a path
     only inside a directory the operator allowed, else base64 bytes written to `folder`."""
     if audio.startswith(("http://", "https://")):
-        return _fetch(audio, folder, limits), Source(kind="url", uri=audio)
+        return fetch_media(audio, folder, limits, param="audio"), Source(kind="url", uri=audio)
     if audio.startswith(("/", "file:")):
         return _allowed_path(audio.removeprefix("file://"), limits), None
     try:
@@ -78,26 +78,6 @@ def _materialize(audio: str, folder: str, limits: Limits) -> tuple[str, Source |
     with open(path, "wb") as out:
         out.write(data)
     return path, None
-
-
-def _fetch(url: str, folder: str, limits: Limits) -> str:
-    from ffscribe.cli.serve.errors import from_transcribe_error
-    from ffscribe.core.download import download_to
-    from ffscribe.core.errors import TranscribeError
-    from ffscribe.core.inputs import MEDIA_EXTENSIONS
-
-    def media(path: str) -> bool:
-        return os.path.splitext(path)[1].lower() in MEDIA_EXTENSIONS
-
-    try:
-        path = download_to(url, folder, limits.fetch, media_path=media)
-    except TranscribeError as exc:
-        raise from_transcribe_error(exc, param="audio") from None
-    except OSError as exc:
-        raise ApiError(400, f"the URL could not be fetched: {exc}") from None
-    if path is None:
-        raise ApiError(400, "the URL does not answer with audio or video")
-    return path
 
 
 def _allowed_path(text: str, limits: Limits) -> str:

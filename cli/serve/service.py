@@ -247,3 +247,25 @@ def save_stream(source: IO[bytes], folder: str, filename: str | None) -> str:
     with open(path, "wb") as out:
         shutil.copyfileobj(source, out, _COPY_CHUNK)
     return path
+
+
+def fetch_media(url: str, folder: str, limits: Limits, *, param: str) -> str:
+    """Download `url` into `folder` with the CLI's rules (http and https only, redirects
+    too, --max-download, --download-deadline); ApiError when it is not media or fails."""
+    from ffscribe.core.download import download_to, is_fetched_scheme
+    from ffscribe.core.inputs import MEDIA_EXTENSIONS
+
+    def media(path: str) -> bool:
+        return os.path.splitext(path)[1].lower() in MEDIA_EXTENSIONS
+
+    if not is_fetched_scheme(url):
+        raise ApiError(400, "only http and https URLs are fetched", param=param)
+    try:
+        path = download_to(url, folder, limits.fetch, media_path=media)
+    except TranscribeError as exc:
+        raise from_transcribe_error(exc, param=param) from None
+    except OSError as exc:
+        raise ApiError(400, f"the URL could not be fetched: {exc}", param=param) from None
+    if path is None:
+        raise ApiError(400, "the URL does not answer with audio or video", param=param)
+    return path

@@ -68,7 +68,12 @@ def start(root: Path, *args: str, env: dict[str, str] | None = None) -> Server:
         [transcribe_exe(), "serve", "--model", TEST_MODEL, "--port", str(port), *args],
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
-        env={**os.environ, "TMPDIR": str(tmp), **(env or {})},
+        env={
+            **os.environ,
+            "TMPDIR": str(tmp),
+            "FFSCRIBE_DATA_DIR": str(root / "data"),
+            **(env or {}),
+        },
     )
     server = Server(proc, f"http://127.0.0.1:{port}", tmp, log)
     deadline = time.monotonic() + START_SECONDS
