@@ -3,6 +3,7 @@ and `/v1/models`, in the shapes the official `openai` client parses."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/v1")
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
 GRANULARITIES = ("word", "segment")
 MAX_FIELDS = 64
+KEEPALIVE_SECONDS = 10.0
 
 
 @router.post("/audio/transcriptions")
@@ -69,10 +71,7 @@ async def _audio(request: Request, *, task: str) -> Response:
             path = await run_in_threadpool(save_stream, upload.file, folder, upload.filename)
         options = service.options(asked)
         if stream:
-            return StreamingResponse(
-                _events(service, path, options, stack.pop_all()),
-                media_type="text/event-stream",
-            )
+            return _Stream(_events(service, path, options), stack.pop_all())
         transcript = await service.transcribe(path, options)
     return _respond(transcript, fmt, task, words, renders)
 
@@ -233,22 +232,43 @@ def _usage(transcript: Transcript) -> dict[str, Any]:
     return {"type": "duration", "seconds": round(transcript.duration)}
 
 
-async def _events(
-    service: Service, path: str, options: Any, stack: contextlib.AsyncExitStack
-) -> AsyncIterator[str]:
-    """Server-sent events as the client expects: `transcript.text.delta` per segment, one
-    `transcript.text.done` with the whole text, then `[DONE]`; errors as an `error` event."""
-    async with stack:  # the upload and the place in the queue, until the stream ends
+class _Stream(StreamingResponse):
+    """An event stream that owns the request's upload and place in the queue: they are
+    released when the response ends, however it ends (a client gone before the first event)."""
+
+    def __init__(self, events: AsyncIterator[str], holding: contextlib.AsyncExitStack) -> None:
+        super().__init__(events, media_type="text/event-stream")
+        self._holding = holding
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
-            transcript = await service.transcribe(path, options)
-        except ApiError as exc:
-            yield _event(exc.openai())
-            yield "data: [DONE]\n\n"
-            return
-        for segment in transcript.segments:
-            yield _event({"type": "transcript.text.delta", "delta": segment.text})
-        yield _event({"type": "transcript.text.done", "text": transcript.text})
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._holding.aclose()
+
+
+async def _events(service: Service, path: str, options: Any) -> AsyncIterator[str]:
+    """Server-sent events as the client expects: `transcript.text.delta` per segment, one
+    `transcript.text.done` with the whole text, then `[DONE]`; errors as an `error` event.
+    While the job runs, a comment line every few seconds keeps proxies from closing an idle
+    stream (SSE clients ignore comments)."""
+    job = asyncio.ensure_future(service.transcribe(path, options))
+    try:
+        while not job.done():
+            done, _ = await asyncio.wait({job}, timeout=KEEPALIVE_SECONDS)
+            if not done:
+                yield ": working\n\n"
+        transcript = job.result()
+    except ApiError as exc:
+        yield _event(exc.openai())
         yield "data: [DONE]\n\n"
+        return
+    finally:
+        job.cancel()  # the client went away: stop the job too
+    for segment in transcript.segments:
+        yield _event({"type": "transcript.text.delta", "delta": segment.text})
+    yield _event({"type": "transcript.text.done", "text": transcript.text})
+    yield "data: [DONE]\n\n"
 
 
 def _event(data: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_MODEL, transcribe_exe
+from tests.conftest import MEDIA, TEST_MODEL, run_cli, transcribe_exe
 
 API_KEY = "test-key-15"
 START_SECONDS = 120.0  # a cold start on a loaded 2-core machine loads the model slowly
@@ -98,3 +98,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start(root, "--max-upload", "1M", env={"FFSCRIBE_API_KEY": API_KEY})
     yield srv
     assert srv.stop() == 0, srv.log.read_text()
+
+
+@pytest.fixture(scope="package")
+def cli_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What `transcribe speech.wav --model tiny.en` writes, per format: the service must
+    answer the same for the same file and options."""
+    out = tmp_path_factory.mktemp("cli")
+    proc = run_cli(MEDIA / "speech.wav", "--model", TEST_MODEL, "-f", "txt,srt,vtt", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    return {
+        fmt: (out / f"speech.{fmt}").read_text(encoding="utf-8") for fmt in ("txt", "srt", "vtt")
+    }

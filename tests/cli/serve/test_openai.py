@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.cli.serve.conftest import API_KEY, Server
-from tests.conftest import MEDIA, TEST_MODEL, run_cli
+from tests.conftest import MEDIA, TEST_MODEL
 
 SPEECH = MEDIA / "speech.wav"
 
@@ -20,17 +20,6 @@ SPEECH = MEDIA / "speech.wav"
 @pytest.fixture(scope="module")
 def client(server: Server) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.v1, api_key=API_KEY, max_retries=0, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def cli_outputs() -> dict[str, str]:
-    """What `transcribe` writes for the same file and options, per format."""
-    out = {}
-    for fmt in ("txt", "srt", "vtt"):
-        proc = run_cli(SPEECH, "--model", TEST_MODEL, "--format", fmt, "--stdout")
-        assert proc.returncode == 0, proc.stderr
-        out[fmt] = proc.stdout
-    return out
 
 
 def _transcribe(client: openai.OpenAI, path: Path = SPEECH, **kwargs: object) -> object:

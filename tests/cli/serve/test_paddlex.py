@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.cli.serve.conftest import API_KEY, Server
-from tests.conftest import MEDIA, TEST_MODEL, run_cli
+from tests.conftest import MEDIA
 from tests.core.httpserver import LocalServer
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -23,7 +23,7 @@ def media_server() -> Iterator[LocalServer]:
         yield srv
 
 
-def test_documented_call_with_base64(server: Server) -> None:
+def test_documented_call_with_base64(server: Server, cli_outputs: dict[str, str]) -> None:
     api_url = server.url + "/multilingual-speech-recognition"
     with (MEDIA / "speech.wav").open("rb") as file:
         audio_bytes = file.read()
@@ -36,8 +36,7 @@ def test_documented_call_with_base64(server: Server) -> None:
     assert body["errorCode"] == 0 and body["errorMsg"] == "Success"
     result = body["result"]
     assert set(result) == {"text", "segments", "language"}
-    cli = run_cli(MEDIA / "speech.wav", "--model", TEST_MODEL, "--format", "txt", "--stdout")
-    assert result["text"] == cli.stdout.strip()
+    assert result["text"] == cli_outputs["txt"].strip()
     assert result["language"] == "en"
     assert set(result["segments"][0]) == {
         "id", "seek", "start", "end", "text", "tokens", "temperature",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.serve.conftest import API_KEY, Server
-from tests.conftest import MEDIA, TEST_MODEL, run_cli
+from tests.conftest import MEDIA
 
 webdriver = pytest.importorskip("selenium.webdriver")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -54,7 +54,7 @@ def _until(check: object, what: str) -> object:
 
 
 def test_upload_shows_the_transcript_and_downloads_srt(
-    server: Server, browser: object, tmp_path: Path
+    server: Server, browser: object, tmp_path: Path, cli_outputs: dict[str, str]
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -68,5 +68,4 @@ def test_upload_shows_the_transcript_and_downloads_srt(
     assert rows and "→" in rows[0].text and "0:00.00" in rows[0].text
     find(By.ID, "dl-srt").click()
     srt = _until(lambda: [p for p in tmp_path.glob("*.srt")], "the SRT download")
-    cli = run_cli(MEDIA / "speech.wav", "--model", TEST_MODEL, "--format", "srt", "--stdout")
-    assert srt[0].read_text(encoding="utf-8") == cli.stdout  # type: ignore[index]
+    assert srt[0].read_text(encoding="utf-8") == cli_outputs["srt"]  # type: ignore[index]
