@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -137,3 +138,23 @@ def test_bad_fields_are_400_in_openai_shape(server: Server) -> None:
         assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
     answer = httpx.post(url, data={"model": "whisper-1"}, headers=headers)
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "file"
+
+
+def test_chunked_upload_past_the_cap_is_413(server: Server) -> None:
+    """A body without Content-Length is cut off once it passes the cap, and still answered."""
+
+    def body() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.wav"\r\n\r\n'
+        for _ in range(40):  # 2.5 MiB, over the 1 MiB cap
+            yield b"\0" * 65536
+        yield b"\r\n--b--\r\n"
+
+    headers = {
+        "Authorization": f"Bearer {API_KEY}",
+        "Content-Type": "multipart/form-data; boundary=b",
+    }
+    answer = httpx.post(server.v1 + "/audio/transcriptions", content=body(), headers=headers)
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "too_large"
+    assert server.leftovers() == []
