@@ -87,8 +87,9 @@ class Service:
             log.info("removed the scratch folders of a server that was killed")
         self.pipeline.prepare()
         self._engine = Engine(self.pipeline)
-        # One waiting thread per admitted request: admission bounds them.
-        self._waiters = ThreadPoolExecutor(self.capacity, thread_name_prefix="ffscribe-serve-wait")
+        # One waiting thread per admitted request (admission bounds them), and one for the
+        # batch file that runs beside them.
+        self._waiters = ThreadPoolExecutor(self.capacity + 1, thread_name_prefix="ffscribe-wait")
         self.ready = True
 
     def stop(self) -> None:
@@ -181,10 +182,10 @@ class Service:
         past the request timeout the job is cancelled and 504 answers."""
         if self._engine is None or self._waiters is None or not self.ready:
             raise ApiError(503, "the server is not ready", type="server_error", code="not_ready")
-        self._check_duration(path)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._waiters, self._check_duration, path)  # runs ffmpeg
         started = time.monotonic()
         job = self._engine.submit(path, source=source, options=options, progress=on_progress)
-        loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._waiters, _wait, job, self.limits)
         finally:
