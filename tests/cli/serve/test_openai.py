@@ -158,3 +158,12 @@ def test_chunked_upload_past_the_cap_is_413(server: Server) -> None:
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "too_large"
     assert server.leftovers() == []
+
+
+def test_diarized_json_labels_two_speakers(client: openai.OpenAI) -> None:
+    answer = _transcribe(client, MEDIA / "dialogue2.wav", response_format="diarized_json")
+    segments = answer.segments  # type: ignore[attr-defined]
+    assert segments and all(s.type == "transcript.text.segment" for s in segments)
+    assert len({s.speaker for s in segments}) == 2
+    starts = [s.start for s in segments]
+    assert starts == sorted(starts) and all(s.start <= s.end for s in segments)
