@@ -39,7 +39,7 @@ def _wait_for_upload(server: Server) -> None:
 
 
 def test_bounded_load(tmp_path: Path) -> None:
-    server = start(tmp_path, "--jobs", "1", "--max-queue", "1")
+    server = start(tmp_path, "--jobs", "1", "--max-queue", "1", "--max-duration", "10")
     try:
         clients = [
             openai.OpenAI(base_url=server.v1, api_key="none", max_retries=0, timeout=300)
@@ -67,6 +67,10 @@ def test_bounded_load(tmp_path: Path) -> None:
             assert exc.body["code"] == "queue_full"  # type: ignore[index]
         assert server.leftovers() == []
         assert server.rss_kib() <= before + MEMORY_SLACK_KIB
+        with LONG.open("rb") as fh, pytest.raises(openai.APIStatusError) as caught:
+            clients[0].audio.transcriptions.create(file=fh, model="whisper-1")
+        assert caught.value.status_code == 413  # 19.6 s of media, over --max-duration 10
+        assert caught.value.body["code"] == "audio_too_long"  # type: ignore[index]
     finally:
         assert server.stop() == 0
 
