@@ -93,9 +93,12 @@ def start(root: Path, *args: str, env: dict[str, str] | None = None) -> Server:
 
 @pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The shared server: the key from the environment, a 1 MiB upload cap."""
+    """The shared server: the key from the environment, a 1 MiB upload cap, and the fixture
+    media as the one directory PaddleX requests may name by path."""
     root = tmp_path_factory.mktemp("serve")
-    srv = start(root, "--max-upload", "1M", env={"FFSCRIBE_API_KEY": API_KEY})
+    srv = start(
+        root, "--max-upload", "1M", "--allow-path", str(MEDIA), env={"FFSCRIBE_API_KEY": API_KEY}
+    )
     yield srv
     assert srv.stop() == 0, srv.log.read_text()
 

@@ -54,12 +54,23 @@ def test_url_is_fetched(server: Server, media_server: LocalServer) -> None:
     assert "fox" in response.json()["result"]["text"].lower()
 
 
+def test_a_path_under_an_allowed_directory(server: Server) -> None:
+    payload = {"audio": str(MEDIA / "speech.flac")}
+    response = requests.post(
+        server.url + "/multilingual-speech-recognition", json=payload, headers=AUTH, timeout=120
+    )
+    assert response.status_code == 200, response.text
+    assert "fox" in response.json()["result"]["text"].lower()
+    assert (MEDIA / "speech.flac").is_file()  # the operator's file stays where it is
+
+
 @pytest.mark.parametrize(
     ("payload", "status"),
     [
         ({"audio": "not base64 at all!"}, 400),
         ({"audio": base64.b64encode(b"plain text, not audio").decode()}, 400),
         ({"audio": "/etc/passwd"}, 403),
+        ({"audio": str(MEDIA / ".." / "README.md")}, 403),  # out of the directory by ..
         ({"audio": "ftp://127.0.0.1/speech.mp3"}, 400),
         ({}, 400),
     ],
