@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 EPILOG = (
     "Exit status: 0 every input done or skipped; 1 one or more inputs failed; 2 usage error; "
     "3 the environment lacks something (ffmpeg, a model offline, an optional extra); "
-    "130 interrupted (Ctrl-C or SIGTERM)."
+    "130 interrupted (Ctrl-C or SIGTERM). "
+    "[bold]transcribe serve --help[/bold]: the same engine over HTTP (a file named serve: ./serve)."
 )
 FORMATS_HELP = "Output formats, comma-separated, or 'all': " + ", ".join(
     f"{name} ({w.description})" for name, w in WRITERS.items()
@@ -48,7 +50,6 @@ FORMATS_HELP = "Output formats, comma-separated, or 'all': " + ", ".join(
 
 P_IN = "Inputs"
 P_IO = "Outputs"
-P_MODEL = "Model and device"
 P_DECODE = "Decoding"
 P_RUN = "Messages"
 
@@ -164,82 +165,24 @@ def transcribe(
             "--dry-run", help="Print the plan and the outputs, do nothing.", rich_help_panel=P_IO
         ),
     ] = False,
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            "-m",
-            envvar="FFSCRIBE_MODEL",
-            help="Model name (base, tiny.en, small, ...) or a CTranslate2 model directory.",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = DEFAULT_MODEL,
-    device: Annotated[
-        str,
-        typer.Option(
-            envvar="FFSCRIBE_DEVICE",
-            help="auto, cpu, cuda, cuda:N or gpu:N.",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = "auto",
-    compute_type: Annotated[
-        str,
-        typer.Option(
-            help="auto (int8 on CPU, float16 on CUDA), int8, int8_float16, float16, float32.",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = "auto",
-    threads: Annotated[
-        int,
-        typer.Option(
-            min=0,
-            help="CPU threads per worker (0: the cores shared among the workers).",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = 0,
-    jobs: Annotated[
-        int,
-        typer.Option(
-            "--jobs",
-            "-j",
-            min=0,
-            envvar="FFSCRIBE_JOBS",
-            help="Model workers side by side: inputs at once, and parts of a long input cut "
-            "at pauses (0: one per core, up to 4, on a CPU; 2 on a GPU).",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = 0,
-    batch_size: Annotated[
-        int,
-        typer.Option(
-            min=0,
-            help="Batch size for faster-whisper's batched pipeline (0: sequential decoding).",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = 0,
-    language: Annotated[
-        str | None,
-        typer.Option(
-            "--language",
-            "-l",
-            help="Spoken language code, or auto (default): found where the speech is, region "
-            "by region.",
-            rich_help_panel=P_DECODE,
-        ),
-    ] = None,
+    model: opt.Model = DEFAULT_MODEL,
+    device: opt.Device = "auto",
+    compute_type: opt.ComputeType = "auto",
+    threads: opt.Threads = 0,
+    jobs: opt.Jobs = 0,
+    batch_size: opt.BatchSize = 0,
+    language: opt.Language = None,
     task: Annotated[
         str, typer.Option(help="transcribe, or translate (to English).", rich_help_panel=P_DECODE)
     ] = "transcribe",
-    beam_size: Annotated[int, typer.Option(min=1, help="Beam size.", rich_help_panel=P_DECODE)] = 5,
+    beam_size: opt.BeamSize = 5,
     best_of: Annotated[
         int,
         typer.Option(
             min=1, help="Candidates when sampling with temperature > 0.", rich_help_panel=P_DECODE
         ),
     ] = 5,
-    word_timestamps: Annotated[
-        bool, typer.Option("--word-timestamps", help="Time every word.", rich_help_panel=P_DECODE)
-    ] = False,
+    word_timestamps: opt.WordTimestamps = False,
     initial_prompt: Annotated[
         str | None,
         typer.Option(
@@ -249,12 +192,7 @@ def transcribe(
     hotwords: Annotated[
         str | None, typer.Option(help="Words to favour.", rich_help_panel=P_DECODE)
     ] = None,
-    vad: Annotated[
-        bool,
-        typer.Option(
-            "--vad/--no-vad", help="Skip non-speech with Silero VAD.", rich_help_panel=P_DECODE
-        ),
-    ] = True,
+    vad: opt.Vad = True,
     temperature: Annotated[
         float,
         typer.Option(
@@ -467,8 +405,13 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; `transcribe serve ...` runs the service (a file named
+    `serve` is `./serve`)."""
     try:
+        if sys.argv[1:2] == ["serve"]:
+            from ffscribe.cli.serve.command import main as serve
+
+            serve(sys.argv[2:])
         app(prog_name="transcribe")
     except SystemExit as exc:
         if stragglers():

@@ -12,6 +12,8 @@ P_NET = "Downloads"
 P_SUBS = "Subtitles"
 P_SPEAKERS = "Speakers"
 P_MUSIC = "Background music"
+P_MODEL = "Model and device"
+P_DECODE = "Decoding"
 
 Diarize = Annotated[
     bool,
@@ -227,5 +229,89 @@ DownloadDeadline = Annotated[
         metavar="SECONDS",
         help="Fail a download not done in this many seconds, however it trickles.",
         rich_help_panel=P_NET,
+    ),
+]
+
+# The model and decoding options `transcribe` and `transcribe serve` share.
+Model = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        envvar="FFSCRIBE_MODEL",
+        help="Model name (base, tiny.en, small, ...) or a CTranslate2 model directory.",
+        rich_help_panel=P_MODEL,
+    ),
+]
+
+Device = Annotated[
+    str,
+    typer.Option(
+        envvar="FFSCRIBE_DEVICE",
+        help="auto, cpu, cuda, cuda:N or gpu:N.",
+        rich_help_panel=P_MODEL,
+    ),
+]
+
+ComputeType = Annotated[
+    str,
+    typer.Option(
+        help="auto (int8 on CPU, float16 on CUDA), int8, int8_float16, float16, float32.",
+        rich_help_panel=P_MODEL,
+    ),
+]
+
+Threads = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="CPU threads per worker (0: the cores shared among the workers).",
+        rich_help_panel=P_MODEL,
+    ),
+]
+
+Jobs = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=0,
+        envvar="FFSCRIBE_JOBS",
+        help="Model workers side by side: inputs at once, and parts of a long input cut "
+        "at pauses (0: one per core, up to 4, on a CPU; 2 on a GPU).",
+        rich_help_panel=P_MODEL,
+    ),
+]
+
+BatchSize = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Batch size for faster-whisper's batched pipeline (0: sequential decoding).",
+        rich_help_panel=P_MODEL,
+    ),
+]
+
+Language = Annotated[
+    str | None,
+    typer.Option(
+        "--language",
+        "-l",
+        help="Spoken language code, or auto (default): found where the speech is, region "
+        "by region.",
+        rich_help_panel=P_DECODE,
+    ),
+]
+
+BeamSize = Annotated[int, typer.Option(min=1, help="Beam size.", rich_help_panel=P_DECODE)]
+
+WordTimestamps = Annotated[
+    bool, typer.Option("--word-timestamps", help="Time every word.", rich_help_panel=P_DECODE)
+]
+
+Vad = Annotated[
+    bool,
+    typer.Option(
+        "--vad/--no-vad", help="Skip non-speech with Silero VAD.", rich_help_panel=P_DECODE
     ),
 ]

@@ -1,0 +1,71 @@
+"""The page at `/` in a real headless Chromium: upload a fixture, see the transcript with its
+timings, download the SRT, which is what `transcribe --format srt` writes."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli.serve.conftest import API_KEY, Server
+from tests.conftest import MEDIA
+
+webdriver = pytest.importorskip("selenium.webdriver")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)",
+)
+WAIT_SECONDS = 180.0
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(arg)
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(tmp_path), "download.prompt_for_download": False},
+    )
+    driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _until(check: object, what: str) -> object:
+    """Poll `check` until it returns something true; fail naming `what` after a long wait."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        value = check()  # type: ignore[operator]
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"never saw {what}")
+
+
+def test_upload_shows_the_transcript_and_downloads_srt(
+    server: Server, browser: object, tmp_path: Path, cli_outputs: dict[str, str]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(server.url + "/")  # type: ignore[attr-defined]
+    find = driver.find_element  # type: ignore[attr-defined]
+    find(By.ID, "key").send_keys(API_KEY)
+    find(By.ID, "file").send_keys(str(MEDIA / "speech.wav"))
+    _until(lambda: "fox" in find(By.ID, "text").text.lower(), "the transcript")
+    rows = find(By.ID, "segments").find_elements(By.TAG_NAME, "tr")
+    assert rows and "→" in rows[0].text and "0:00.00" in rows[0].text
+    find(By.ID, "dl-srt").click()
+    srt = _until(lambda: [p for p in tmp_path.glob("*.srt")], "the SRT download")
+    assert srt[0].read_text(encoding="utf-8") == cli_outputs["srt"]  # type: ignore[index]
