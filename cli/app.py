@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -465,6 +466,11 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 def main() -> None:
     """Console-script entry point."""
+    if sys.argv[1:2] == ["live"]:  # a subcommand; `transcribe ./live` transcribes a file so named
+        from ffscribe.cli.live import main as live_main
+
+        live_main(sys.argv[2:])
+        return
     try:
         app(prog_name="transcribe")
     except SystemExit as exc:
