@@ -55,7 +55,7 @@ def live(
     source: Annotated[
         str | None,
         typer.Argument(
-            metavar="[SOURCE]",
+            metavar="SOURCE",
             help="'-' for audio on standard input (any container ffmpeg reads as a stream), a "
             "file, or a URL of a live stream (HTTP/Icecast, HLS); the default microphone when "
             "omitted. A file named '-' or 'live' is './-' or './live'.",

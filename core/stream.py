@@ -178,8 +178,15 @@ def input_devices(backends: Sequence[str] = ("pulse", "alsa")) -> list[tuple[str
         except (OSError, subprocess.TimeoutExpired) as exc:
             logger.debug("ffmpeg -sources %s: %s", backend, exc)
             continue
-        for line in done.stdout.splitlines():
-            name = line.strip().lstrip("*").strip().split(" ", 1)[0]
-            if name and not line.startswith("Auto-detected") and "[" not in name:
-                found.append((backend, name))
+        found += [(backend, name) for name in _listed(done.stdout)]
     return found
+
+
+def _listed(text: str) -> list[str]:
+    """Device names in `ffmpeg -sources` output: the lines under its header that begin with
+    '*' (the default) or spaces, each a name and a description in brackets."""
+    names = []
+    for line in text.splitlines():
+        if line[:1] in ("*", " ") and line.strip("* "):
+            names.append(line.strip("* ").split(" [", 1)[0].strip())
+    return names
