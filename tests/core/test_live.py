@@ -4,6 +4,7 @@ cases a real model cannot be made to produce on cue), and the real tiny.en model
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -93,7 +94,10 @@ def _speech() -> npt.NDArray[np.float32]:
     return load(str(MEDIA / "long_speech.wav")).samples
 
 
-def _chunks(samples: npt.NDArray[np.float32], size: int = 1600) -> Iterator[npt.NDArray[np.float32]]:
+Samples = npt.NDArray[np.float32]
+
+
+def _chunks(samples: Samples, size: int = 1600) -> Iterator[Samples]:
     for i in range(0, samples.size, size):
         yield samples[i : i + size]
 
@@ -170,9 +174,9 @@ def test_real_model_commits_every_sentence_once_in_order(decoder: object) -> Non
     assert isinstance(done, Done)
     segments = done.transcript.segments
     assert [s.text.strip() for s in segments] == _committed(events)
-    assert all(a.end <= b.start for a, b in zip(segments, segments[1:], strict=False))
+    assert all(a.end <= b.start for a, b in pairwise(segments))
     assert all(s.words[0].start >= s.start and s.words[-1].end <= s.end for s in segments)
-    assert 0.0 <= segments[0].start and segments[-1].end <= done.transcript.duration
+    assert segments[0].start >= 0.0 and segments[-1].end <= done.transcript.duration
 
 
 def test_real_model_on_silence_commits_nothing(decoder: object) -> None:
