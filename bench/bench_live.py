@@ -252,12 +252,18 @@ def main(argv: list[str] | None = None) -> int:
             these = latencies(commits, offline)
             lat[method] += these
             usage[method].append(use)
+            ends = [e for _, e, _ in commits]
+            length = samples.size / RATE
             result["files"].setdefault(name, {})[method] = {
-                "p50": pct(these, 50), "p95": pct(these, 95), "words": len(these), **use,
-                "first5_p50": pct([x for x, (_, e, _) in zip(these, commits, strict=True) if e < 300], 50),
-                "last5_p50": pct([x for x, (_, e, _) in zip(these, commits, strict=True)
-                                  if e > samples.size / RATE - 300], 50),
-            }  # fmt: skip
+                "p50": pct(these, 50),
+                "p95": pct(these, 95),
+                "words": len(these),
+                **use,
+                "first5_p50": pct([x for x, e in zip(these, ends, strict=True) if e < 300], 50),
+                "last5_p50": pct(
+                    [x for x, e in zip(these, ends, strict=True) if e > length - 300], 50
+                ),
+            }
     if not args.long:
         chosen = {k: v for k, v in refs.items() if k in wanted}
         result["wer"] = {m: score(chosen, t) for m, t in texts.items()}
