@@ -9,21 +9,23 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
+import numpy.typing as npt
 import typer
 
 from ffscribe.cli.live_view import LinesView, LiveFiles, TerminalView
 from ffscribe.cli.progress import printable
 from ffscribe.cli.run import _signals_stop, setup_logging
-from ffscribe.core.errors import EnvironmentMissing, ExitCode, TranscribeError, internal_error
+from ffscribe.core.errors import ExitCode, TranscribeError, internal_error
 from ffscribe.core.live import Committed, Event, LiveOptions, LiveSession
 from ffscribe.core.media import SAMPLE_RATE
 from ffscribe.core.options import DEFAULT_MODEL, DecodeOptions, ModelOptions
 from ffscribe.core.stream import (
     AudioStream,
     StreamSource,
-    device_source,
     file_source,
     input_devices,
+    microphone,
     stdin_source,
 )
 from ffscribe.core.transcript import Source
@@ -305,27 +307,32 @@ def _stream(
     as if the decoder were infinitely fast."""
     limit = int(max_duration * SAMPLE_RATE) if max_duration else None
     with AudioStream(source) as stream:
-        ended = False
-        while not ended and not view.closed:
+        while not view.closed:
             try:
-                first = stream.read(timeout=0.5)
+                samples, ended = _next(stream, paced=source.paced)
             except queue.Empty:
                 continue
-            chunks, ended = (
-                stream.drain(CATCH_UP) if source.paced and first is not None else ([], False)
-            )
-            if first is None:
-                ended = True
-            import numpy as np
-
-            parts = [c for c in (first, *chunks) if c is not None]
-            samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            reached = False
             if limit is not None:
-                samples = samples[: max(0, limit - round(session.fed_seconds * SAMPLE_RATE))]
-                ended = ended or session.fed_seconds * SAMPLE_RATE + samples.size >= limit
+                left = max(0, limit - round(session.fed_seconds * SAMPLE_RATE))
+                samples, reached = samples[:left], samples.size >= left
             _show(session.feed(samples), view, files, session)
-            if ended and first is None:
-                stream.check()
+            if ended:
+                stream.check()  # the source's own end: say if ffmpeg failed
+            if ended or reached:
+                return
+
+
+def _next(stream: AudioStream, *, paced: bool) -> tuple[npt.NDArray[np.float32], bool]:
+    """The audio to feed next (waiting up to half a second for some), and whether the source
+    has ended: everything that came meanwhile from a paced source, one chunk from a file."""
+    first = stream.read(timeout=0.5)
+    if first is None:
+        return np.zeros(0, np.float32), True
+    if not paced:
+        return first, False
+    chunks, ended = stream.drain(CATCH_UP)
+    return np.concatenate([first, *chunks]), ended
 
 
 def _show(
@@ -362,40 +369,7 @@ def _source(source: str | None, device_name: str | None, speed: float | None) ->
         if "://" not in source and not Path(source).exists():
             raise typer.BadParameter(f"{printable(source)}: no such file", param_hint="SOURCE")
         return file_source(source, speed=speed)
-    return _microphone(device_name)
-
-
-def _microphone(device_name: str | None) -> StreamSource:
-    """The default capture device of the first backend this ffmpeg has (or the one named)."""
-    if device_name and ":" in device_name:
-        named, _, device = device_name.partition(":")
-        return device_source(named, device)
-    backend = _capture_backend()
-    if backend is None:
-        raise EnvironmentMissing(_NO_MIC)
-    return device_source(backend, device_name or "default")
-
-
-_NO_MIC = (
-    "no microphone: this ffmpeg has no pulse or alsa capture; give a file, a URL or '-' "
-    "(arecord -f S16_LE -r 16000 | transcribe live -)"
-)
-
-
-def _capture_backend() -> str | None:
-    import subprocess
-
-    from ffscribe.core.media import find_ffmpeg
-
-    listed = subprocess.run(
-        [find_ffmpeg(), "-hide_banner", "-devices"], capture_output=True, text=True, check=False
-    ).stdout
-    names = {
-        line.split()[1]
-        for line in listed.splitlines()
-        if line.strip().startswith("D") and len(line.split()) > 1
-    }
-    return next((b for b in ("pulse", "alsa") if b in names), None)
+    return microphone(device_name)
 
 
 def _list_devices() -> int:

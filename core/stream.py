@@ -163,6 +163,30 @@ class AudioStream:
             self._stderr.append(err.read())
 
 
+def microphone(device_name: str | None = None) -> StreamSource:
+    """A capture device: `BACKEND:NAME` as --list-devices prints it, else NAME (or "default")
+    on the first of pulse and alsa this ffmpeg has; EnvironmentMissing when it has neither."""
+    if device_name and ":" in device_name:
+        named, _, name = device_name.partition(":")
+        return device_source(named, name)
+    backend = next((b for b in ("pulse", "alsa") if b in _input_formats()), None)
+    if backend is None:
+        raise EnvironmentMissing(
+            "no microphone: this ffmpeg has no pulse or alsa capture; give a file, a URL or "
+            "'-' (arecord -f S16_LE -r 16000 | transcribe live -)"
+        )
+    return device_source(backend, device_name or "default")
+
+
+def _input_formats() -> set[str]:
+    """The input devices this ffmpeg was built with (`ffmpeg -devices`, the D column)."""
+    listed = subprocess.run(
+        [find_ffmpeg(), "-hide_banner", "-devices"], capture_output=True, text=True, check=False
+    ).stdout
+    rows = [line.split() for line in listed.splitlines()]
+    return {row[1] for row in rows if len(row) > 1 and row[0].startswith("D")}
+
+
 def input_devices(backends: Sequence[str] = ("pulse", "alsa")) -> list[tuple[str, str]]:
     """The capture devices ffmpeg lists for each backend: (backend, device name) pairs."""
     found: list[tuple[str, str]] = []
