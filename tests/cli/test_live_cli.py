@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -98,6 +99,14 @@ def test_sigint_mid_stream_leaves_complete_outputs(tmp_path: Path) -> None:
     assert proc.stdout is not None
     first = proc.stdout.readline()  # the first committed segment: the stream is under way
     assert LINE.match(first.strip()), first
+    # Mid-stream, both files already parse and hold that segment (written right after it).
+    srt, js = tmp_path / "long_speech.srt", tmp_path / "long_speech.json"
+    for _ in range(100):
+        if srt.exists() and _srt_cues(srt.read_text(encoding="utf-8")):
+            break
+        time.sleep(0.1)
+    assert _srt_cues(srt.read_text(encoding="utf-8"))[0][2] == LINE.match(first.strip()).group(3)  # type: ignore[union-attr]
+    assert Transcript.from_json(js.read_text(encoding="utf-8")).segments
     proc.send_signal(signal.SIGINT)
     rest, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
