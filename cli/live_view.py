@@ -71,10 +71,11 @@ class TerminalView:
 
         if isinstance(event, Committed):
             s = event.segment
-            line = Text(f"[{clock(s.start)}] ", style="dim")
+            line = Text()
+            line.append(f"[{clock(s.start)}] ", "dim")
             line.append(printable(s.text.strip()))
+            self.live.update(Text(""), refresh=True)  # printed above the open line: not twice
             self.live.console.print(line)
-            self.live.update(Text(""), refresh=True)
         elif isinstance(event, Partial):
             text = Text(printable(event.stable))
             if event.tentative:

@@ -167,3 +167,42 @@ def test_the_batch_command_is_unchanged_and_a_file_named_live_needs_a_path(tmp_p
     assert out.returncode == 0, out.stderr
     assert "fox" in out.stdout.lower()
     assert sys.executable  # the same interpreter runs both front ends
+
+
+def test_on_a_terminal_the_tail_is_dimmed_and_committed_text_is_not() -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            transcribe_exe(),
+            "live",
+            str(MEDIA / "speech.wav"),
+            "--model",
+            TEST_MODEL,
+            "--speed",
+            "2",
+        ],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0
+    screen = seen.decode("utf-8", "replace")
+    dim, plain = "\x1b[2m", "\x1b[0m"
+    assert dim in screen  # the changing tail, at least once
+    committed = [line for line in screen.split("\r\n") if "[00:00:00.000] " in line]
+    assert committed, screen
+    text = committed[-1].split("[00:00:00.000] " + plain, 1)[-1]
+    assert dim not in text and "test" in text.lower()
