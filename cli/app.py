@@ -405,8 +405,13 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 
 def main() -> None:
-    """Console-script entry point; `transcribe serve ...` runs the service (a file named
-    `serve` is `./serve`)."""
+    """Console-script entry point; `transcribe serve ...` runs the service and `transcribe live
+    ...` transcribes as audio comes (files named so are `./serve` and `./live`)."""
+    if sys.argv[1:2] == ["live"]:
+        from ffscribe.cli.live import main as live_main
+
+        live_main(sys.argv[2:])
+        return
     try:
         if sys.argv[1:2] == ["serve"]:
             from ffscribe.cli.serve.command import main as serve

@@ -1,0 +1,284 @@
+"""Benchmark: live transcription at real speed, against the offline result of the same model.
+
+    .venv/bin/python bench/bench_live.py --model base [--methods live,gradio,la2] [--json out]
+    .venv/bin/python bench/bench_live.py --model base --methods live --long 1800   # flatness
+
+Each corpus file (default: the English files with a reference, /work/shared/corpus/asr_en) is
+decoded once offline as `transcribe` does (Pipeline, default options, word timestamps), then
+fed at real speed, 0.1 s at a time from a pacing thread, to each method; the decoding thread
+takes all audio that came while it worked, as `transcribe live` does on a paced source:
+
+- live: ffscribe's LiveSession (core/live.py) with the CLI's defaults (greedy, 1 s step).
+- gradio: the Gradio streaming-ASR tutorial's method: every step, transcribe all audio so far.
+  A word counts as committed from the step after which it never changed again.
+- la2: LocalAgreement-2 as packaged on PyPI (`whisper-streaming` 0.1.0, a fork of
+  ufal/whisper_streaming; pass its unpacked wheel with --la2-path): its TranscriptionBuffer
+  decides the commits; the loop around it (1 s steps, whole buffer decoded without VAD, the
+  buffer cut at the last committed word past 15 s, committed text as prompt) is ufal's.
+
+Per word committed: latency = wall time of the commit - the end of the word in the audio (the
+offline word it aligns to, else its own time); p50 and p95. WER of the committed text against
+the reference beside the offline WER (whisper_normalizer + jiwer, as bench_asr.py). CPU: the
+process's user+system seconds over the wall time (cores busy). --long N loops the files into
+one N-second stream and compares the first five minutes' latency with the last five's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import platform
+import queue
+import re
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_asr import corpus, machine, score
+
+RATE = 16000
+CHUNK = RATE // 10
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Pacer:
+    """Puts `samples` into a queue 0.1 s at a time, at the speed they play."""
+
+    def __init__(self, samples: np.ndarray) -> None:
+        self.samples = samples
+        self.chunks: queue.Queue[np.ndarray | None] = queue.Queue()
+        self.start = time.monotonic()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        for i in range(0, self.samples.size, CHUNK):
+            due = self.start + i / RATE
+            time.sleep(max(0.0, due - time.monotonic()))
+            self.chunks.put(self.samples[i : i + CHUNK])
+        self.chunks.put(None)
+
+    def take(self) -> tuple[np.ndarray, bool]:
+        """All audio that has come (waiting for some), and whether the end has come."""
+        parts = [self.chunks.get()]
+        while True:
+            try:
+                parts.append(self.chunks.get_nowait())
+            except queue.Empty:
+                break
+        ended = parts[-1] is None
+        got = [p for p in parts if p is not None]
+        return (np.concatenate(got) if got else np.zeros(0, np.float32)), ended
+
+    def now(self) -> float:
+        return time.monotonic() - self.start
+
+
+Commits = list[tuple[str, float, float]]  # (word, its own end in the audio, wall time)
+
+
+def run_live(model: Any, decode: Any, samples: np.ndarray) -> Commits:
+    from ffscribe.core.live import LiveSession, WhisperDecoder
+
+    session = LiveSession(WhisperDecoder(model, decode))
+    pacer = Pacer(samples)
+    out: Commits = []
+    ended = False
+    while not ended:
+        chunk, ended = pacer.take()
+        session.feed(chunk)
+        if ended:
+            session.finish()
+        now = pacer.now()
+        out += [(w.word, w.end, now) for w in session.committed_words[len(out) :]]
+    return out
+
+
+def run_gradio(model: Any, kwargs: dict[str, Any], samples: np.ndarray) -> Commits:
+    pacer = Pacer(samples)
+    heard = np.zeros(0, np.float32)
+    history: list[tuple[float, list[tuple[str, float]]]] = []
+    ended = False
+    while not ended:
+        chunk, ended = pacer.take()
+        heard = np.concatenate([heard, chunk])
+        if heard.size < RATE:
+            continue
+        segments, _ = model.model.transcribe(heard, **kwargs)
+        words = [(w.word, float(w.end)) for s in segments for w in s.words or ()]
+        history.append((pacer.now(), words))
+    final = history[-1][1] if history else []
+    out: Commits = []
+    for i, (word, end) in enumerate(final):
+        since = history[-1][0]
+        for wall, words in reversed(history):
+            if len(words) > i and _norm(words[i][0]) == _norm(word):
+                since = wall
+            else:
+                break
+        out.append((word, end, since))
+    return out
+
+
+def run_la2(model: Any, kwargs: dict[str, Any], samples: np.ndarray, path: str) -> Commits:
+    sys.path.insert(0, path)
+    sys.modules.setdefault("mosestokenizer", type(sys)("mosestokenizer"))  # unused by the buffer
+    sys.modules["mosestokenizer"].MosesTokenizer = object  # type: ignore[attr-defined]
+    from whisper_streaming.base import Word as LaWord
+    from whisper_streaming.processor import TranscriptionBuffer
+
+    buffer = TranscriptionBuffer(TranscriptionBuffer.Config())
+    pacer = Pacer(samples)
+    audio = np.zeros(0, np.float32)
+    offset = 0.0
+    out: Commits = []
+    ended = False
+    while not ended:
+        chunk, ended = pacer.take()
+        audio = np.concatenate([audio, chunk])
+        prompt = "".join(w for w, _, _ in out)[-200:]
+        segments, _ = model.model.transcribe(audio, **{**kwargs, "initial_prompt": prompt or None})
+        words = [
+            LaWord(float(w.start) + offset, float(w.end) + offset, w.word)
+            for s in segments
+            for w in s.words or ()
+        ]
+        done = buffer.insert(words)
+        if ended:
+            done += buffer.transcriptions_in_limbo
+        now = pacer.now()
+        out += [(w.word, w.end, now) for w in done]
+        if audio.size > 15 * RATE and out:
+            cut = max(0, int((out[-1][1] - offset) * RATE))
+            audio, offset = audio[cut:], offset + cut / RATE
+            buffer.trim(offset)
+    return out
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"[^\w']+", "", word.lower())
+
+
+def latencies(commits: Commits, offline: list[tuple[str, float]]) -> list[float]:
+    """Per committed word: commit wall time - end of the word in the audio (offline timing
+    where the word aligns with the offline result, else the live one)."""
+    a = [_norm(w) for w, _, _ in commits]
+    b = [_norm(w) for w, _ in offline]
+    ends = [end for _, end, _ in commits]
+    for block in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            ends[block.a + k] = offline[block.b + k][1]
+    return [wall - end for (_, _, wall), end in zip(commits, ends, strict=True)]
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def measure(name: str, run: Callable[[], Commits]) -> tuple[Commits, dict[str, float]]:
+    cpu0, wall0 = os.times(), time.monotonic()
+    commits = run()
+    cpu1, wall = os.times(), time.monotonic() - wall0
+    busy = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    log(f"  {name}: {len(commits)} words, {wall:.1f} s wall, {busy / wall:.2f} cores")
+    return commits, {"wall_s": wall, "cpu_cores": busy / wall}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="base")
+    parser.add_argument("--corpus", type=Path, default=Path("/work/shared/corpus/asr_en"))
+    parser.add_argument("--files", default="sonnets001-003_concat,mfa_acoustic_corpus,jfk")
+    parser.add_argument("--methods", default="live,gradio,la2")
+    parser.add_argument("--la2-path", default="/tmp/wt16-pkg/ws")
+    parser.add_argument("--long", type=float, default=0.0, help="one looped stream this long")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    from ffscribe.core.asr import _transcribe_kwargs
+    from ffscribe.core.media import load
+    from ffscribe.core.options import DecodeOptions, ModelOptions
+    from ffscribe.core.pipeline import Pipeline, PipelineOptions
+
+    media, refs = corpus(args.corpus)
+    wanted = args.files.split(",")
+    media = [p for p in media if p.stem in wanted]
+    offline_pipe = Pipeline(
+        PipelineOptions(
+            model=ModelOptions(name=args.model), decode=DecodeOptions(word_timestamps=True)
+        )
+    )
+    greedy = DecodeOptions(beam_size=1, best_of=1, temperatures=(0.0,), word_timestamps=True)
+    live_pipe = Pipeline(
+        PipelineOptions(model=ModelOptions(name=args.model, jobs=1), decode=greedy)
+    )
+    model = live_pipe.recognizer
+    kwargs = {**_transcribe_kwargs(greedy), "vad_filter": False, "vad_parameters": None}
+    result: dict[str, Any] = {"machine": machine(), "model": args.model, "files": {}}
+    texts: dict[str, dict[str, str]] = {m: {} for m in ["offline", *args.methods.split(",")]}
+    lat: dict[str, list[float]] = {m: [] for m in args.methods.split(",")}
+    usage: dict[str, list[dict[str, float]]] = {m: [] for m in args.methods.split(",")}
+    streams = [(p.stem, load(str(p)).samples) for p in media]
+    if args.long:
+        whole = np.concatenate([s for _, s in streams])
+        reps = int(np.ceil(args.long * RATE / whole.size))
+        streams = [("long", np.tile(whole, reps)[: int(args.long * RATE)])]
+    for name, samples in streams:
+        log(f"{name}: {samples.size / RATE:.1f} s")
+        segments, _ = offline_pipe.recognizer.model.transcribe(
+            samples, **_transcribe_kwargs(offline_pipe.options.decode)
+        )
+        offline = [(w.word, float(w.end)) for s in segments for w in s.words or ()]
+        texts["offline"][name] = "".join(w for w, _ in offline)
+        for method in args.methods.split(","):
+            runs = {
+                "live": lambda s=samples: run_live(model, greedy, s),
+                "gradio": lambda s=samples: run_gradio(model, kwargs, s),
+                "la2": lambda s=samples: run_la2(model, kwargs, s, args.la2_path),
+            }
+            commits, use = measure(method, runs[method])
+            texts[method][name] = "".join(w for w, _, _ in commits)
+            these = latencies(commits, offline)
+            lat[method] += these
+            usage[method].append(use)
+            ends = [e for _, e, _ in commits]
+            length = samples.size / RATE
+            result["files"].setdefault(name, {})[method] = {
+                "p50": pct(these, 50),
+                "p95": pct(these, 95),
+                "words": len(these),
+                **use,
+                "first5_p50": pct([x for x, e in zip(these, ends, strict=True) if e < 300], 50),
+                "last5_p50": pct(
+                    [x for x, e in zip(these, ends, strict=True) if e > length - 300], 50
+                ),
+            }
+    if not args.long:
+        chosen = {k: v for k, v in refs.items() if k in wanted}
+        result["wer"] = {m: score(chosen, t) for m, t in texts.items()}
+    result["summary"] = {
+        m: {"p50": pct(v, 50), "p95": pct(v, 95), "words": len(v),
+            "cpu_cores": statistics.mean(u["cpu_cores"] for u in usage[m])}
+        for m, v in lat.items()
+    }  # fmt: skip
+    result["python"] = platform.python_version()
+    text = json.dumps(result, indent=2, default=float)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

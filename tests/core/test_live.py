@@ -1,0 +1,188 @@
+"""The live session: the commit policy's pure rules, the session over a scripted decoder (the
+cases a real model cannot be made to produce on cue), and the real tiny.en model on fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import pairwise
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from ffscribe.core.live import (
+    SAMPLE_RATE,
+    Committed,
+    Done,
+    Event,
+    Hypothesis,
+    LiveOptions,
+    LiveSession,
+    Partial,
+    agreed,
+    fresh,
+    normalized,
+    prompt_text,
+    sentence_ends,
+    trim_point,
+    utterance_over,
+)
+from ffscribe.core.transcript import ModelInfo, Word
+from tests.conftest import MEDIA, TEST_MODEL
+
+
+def w(text: str, start: float, end: float) -> Word:
+    return Word(start=start, end=end, word=text, probability=0.9)
+
+
+def test_agreement_is_the_common_prefix_ignoring_case_and_punctuation() -> None:
+    before = [w(" Hello", 0, 1), w(" world,", 1, 2), w(" this", 2, 3)]
+    after = [w(" hello", 0, 1), w(" world", 1, 2), w(" is", 2, 3), w(" it", 3, 4)]
+    assert agreed(before, after) == 2
+    assert agreed([], after) == 0
+    assert normalized(" Don't!") == "don't"
+
+
+def test_fresh_drops_committed_words_and_a_repeat_at_the_head() -> None:
+    committed = [w(" the", 0, 0.5), w(" quick", 0.5, 1.0)]
+    hypothesis = [w(" the", 0, 0.5), w(" quick", 0.5, 1.0), w(" brown", 1.0, 1.5)]
+    assert [x.word for x in fresh(hypothesis, committed, 1.0)] == [" brown"]
+    # Whisper re-times the straddling word a little later: still not committed twice.
+    retimed = [w(" quick", 0.9, 1.2), w(" brown", 1.2, 1.6)]
+    assert [x.word for x in fresh(retimed, committed, 1.0)] == [" brown"]
+
+
+def test_trim_point_is_the_last_committed_sentence_end_inside_the_buffer() -> None:
+    words = [w(" One.", 0, 1), w(" Two", 1, 2), w(" three.", 2, 3), w(" four", 3, 4)]
+    assert trim_point(words, 0.0) == 3
+    assert trim_point(words, 3.5) is None
+    assert sentence_ends(" end?") and sentence_ends(' "Stop."') and not sentence_ends(" no")
+
+
+def test_utterance_over_needs_speech_then_a_long_enough_pause() -> None:
+    assert utterance_over([{"start": 0, "end": 8000}], 16000, 8000)
+    assert not utterance_over([{"start": 0, "end": 9000}], 16000, 8000)
+    assert not utterance_over([], 16000, 8000)
+
+
+def test_prompt_is_the_committed_text_before_the_buffer() -> None:
+    words = [w(" one", 0, 1), w(" two", 1, 2), w(" three", 2, 3)]
+    assert prompt_text(words, 2.0, 200) == "one two"
+    assert prompt_text(words, 9.0, 5) == " three"[-5:]
+
+
+class Scripted:
+    """A Decoder that answers each call with the next scripted word list."""
+
+    info = ModelInfo(name="scripted", device="cpu", compute_type="int8")
+
+    def __init__(self, answers: list[list[Word]]) -> None:
+        self.answers = answers
+        self.calls = 0
+
+    def decode(
+        self, samples: npt.NDArray[np.float32], voiced: list[dict[str, int]], prompt: str
+    ) -> Hypothesis:
+        answer = self.answers[min(self.calls, len(self.answers) - 1)]
+        self.calls += 1
+        return Hypothesis(tuple(answer), "en")
+
+
+def _speech() -> npt.NDArray[np.float32]:
+    from ffscribe.core.media import load
+
+    return load(str(MEDIA / "long_speech.wav")).samples
+
+
+Samples = npt.NDArray[np.float32]
+
+
+def _chunks(samples: Samples, size: int = 1600) -> Iterator[Samples]:
+    for i in range(0, samples.size, size):
+        yield samples[i : i + size]
+
+
+def _committed(events: list[Event]) -> list[str]:
+    return [e.segment.text.strip() for e in events if isinstance(e, Committed)]
+
+
+def test_words_commit_only_when_two_hypotheses_agree() -> None:
+    speech = _speech()[: 3 * SAMPLE_RATE]  # "Good morning everyone, and welcome..." no pause
+    decoder = Scripted(
+        [
+            [w(" Good", 0.1, 0.3), w(" mourning", 0.3, 0.8)],
+            [w(" Good", 0.1, 0.3), w(" morning", 0.3, 0.8), w(" every", 0.8, 1.2)],
+            [w(" Good", 0.1, 0.3), w(" morning", 0.3, 0.8), w(" everyone", 0.8, 1.3)],
+        ]
+    )
+    session = LiveSession(decoder, LiveOptions(step=1.0))
+    partials = [e for c in _chunks(speech[: 2 * SAMPLE_RATE]) for e in session.feed(c)]
+    partials = [e for e in partials if isinstance(e, Partial)]
+    assert partials[0] == Partial("", "Good mourning")
+    assert partials[1] == Partial("Good", "morning every")  # "Good" agreed; the rest may change
+    assert [x.word for x in session.committed_words] == [" Good"]
+
+
+def test_silence_is_never_decoded_and_commits_nothing() -> None:
+    decoder = Scripted([[w(" You", 0.0, 1.0)]])  # what Whisper says to silence
+    session = LiveSession(decoder)
+    events = [e for c in _chunks(np.zeros(10 * SAMPLE_RATE, np.float32)) for e in session.feed(c)]
+    events += session.finish()
+    assert decoder.calls == 0
+    assert not _committed(events)
+    assert isinstance(events[-1], Done) and events[-1].transcript.segments == ()
+
+
+def test_the_buffer_stays_bounded_over_a_long_stream() -> None:
+    # Speech with no pause long enough to end an utterance, and a decoder that never ends a
+    # sentence: only the hard limit can trim. Two minutes fed; the buffer never outgrows it.
+    options = LiveOptions(step=1.0, max_buffer=10.0)
+    rng = np.random.default_rng(3)
+    clip = _speech()[int(16.2 * SAMPLE_RATE) : int(19.4 * SAMPLE_RATE)]
+    largest = 0
+    decoder = Scripted([[w(" la", 0.0, 0.2), w(" la", 0.2, 0.4)]])
+    session = LiveSession(decoder, options)
+    for _ in range(40):
+        for chunk in _chunks(clip * np.float32(rng.uniform(0.8, 1.0))):
+            session.feed(chunk)
+            largest = max(largest, session._s.buffer.size)
+    assert session.fed_seconds > 120
+    assert largest <= (options.max_buffer + options.step + 0.2) * SAMPLE_RATE
+
+
+@pytest.fixture(scope="module")
+def decoder() -> Iterator[object]:
+    from ffscribe.core.live import WhisperDecoder
+    from ffscribe.core.options import DecodeOptions, ModelOptions
+    from ffscribe.core.pipeline import Pipeline, PipelineOptions
+
+    decode = DecodeOptions(beam_size=1, best_of=1, temperatures=(0.0,))
+    pipeline = Pipeline(PipelineOptions(model=ModelOptions(name=TEST_MODEL, jobs=1), decode=decode))
+    yield WhisperDecoder(pipeline.recognizer, decode)
+
+
+def test_real_model_commits_every_sentence_once_in_order(decoder: object) -> None:
+    # Two-second steps: half the decodes of the default (this machine's two cores are shared).
+    session = LiveSession(decoder, LiveOptions(step=2.0))  # type: ignore[arg-type]
+    events = [e for c in _chunks(_speech()) for e in session.feed(c)] + session.finish()
+    words = [normalized(x.word) for x in session.committed_words]
+    for name in ("morning", "welcome", "meeting", "weather", "paris", "umbrella", "elephant"):
+        assert words.count(name) == (2 if name == "morning" else 1), words
+    known = ["welcome", "meeting", "today", "weather", "paris", "remember", "finally", "roof"]
+    assert [x for x in words if x in known] == known
+    done = events[-1]
+    assert isinstance(done, Done)
+    segments = done.transcript.segments
+    assert [s.text.strip() for s in segments] == _committed(events)
+    assert all(a.end <= b.start for a, b in pairwise(segments))
+    assert all(s.words[0].start >= s.start and s.words[-1].end <= s.end for s in segments)
+    assert segments[0].start >= 0.0 and segments[-1].end <= done.transcript.duration
+
+
+def test_real_model_on_silence_commits_nothing(decoder: object) -> None:
+    from ffscribe.core.media import load
+
+    session = LiveSession(decoder)  # type: ignore[arg-type]
+    samples = load(str(MEDIA / "silence.wav")).samples
+    events = [e for c in _chunks(samples) for e in session.feed(c)] + session.finish()
+    assert not _committed(events)
