@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_diarize import FILES, read_rttm, read_uem, score
+from bench_diarize import FILES, ONE_VOICE, read_rttm, read_uem, score
 
 from ffscribe.core import diarize_offline as off
 from ffscribe.core import speaker_clustering as sc
@@ -128,49 +128,154 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devset", type=Path, default=Path("/tmp/wt18-devset"))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/wt18-cache"))
-    parser.add_argument("--split", default=None, help="tune or report (default both)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     encoder = SpeakerEncoder.load()
-    items, manifest = load_items(args.devset, args.split)
+    items, manifest = load_items(args.devset, None)
     real = [
         (p.stem, p, read_rttm(p.with_suffix(".rttm")), read_uem(p.with_suffix(".uem")))
         for p in FILES
     ]
     feats = {}
     start = time.perf_counter()
-    seconds = 0.0
     for name, path, _, _ in items + real:
         feats[name] = features(encoder, path, args.cache)
-        seconds += float(feats[name]["duration"])
+    solo = {p.stem: features(encoder, p, args.cache) for p in ONE_VOICE}
+    seconds = sum(float(f["duration"]) for f in [*feats.values(), *solo.values()])
     print(
-        f"features of {len(feats)} files, {seconds:.0f} s of audio, "
-        f"{time.perf_counter() - start:.0f} s",
-        file=sys.stderr,
+        f"features: {seconds:.0f} s of audio, {time.perf_counter() - start:.0f} s", file=sys.stderr
     )
-    for label, method in METHODS.items():
-        rows = evaluate(items + real, method, feats)
-        by_name = {r["name"]: r for r in rows}
+    truth = {name: len({t.speaker for t in ref}) for name, _, ref, _ in items + real}
+    truth.update({name: 1 for name in solo})
+    every = {**feats, **solo}
+    context = {n: off.in_context(f["embeddings"], f["starts"]) for n, f in every.items()}
+    counts = {label: {n: count(context[n]) for n in every} for label, count in GRID.items()}
+    tune = [n for n, *_ in items if manifest[n]["split"] == "tune"] + list(solo)
+
+    def right(label: str, names: list[str]) -> int:
+        return sum(counts[label][n] == truth[n] for n in names)
+
+    chosen = max(GRID, key=lambda label: (right(label, tune), label == "shipped"))
+    print(
+        f"chosen on tune + one-voice files: {chosen} ({right(chosen, tune)}/{len(tune)}; "
+        f"shipped {right('shipped', tune)}/{len(tune)})"
+    )
+    for name, *_ in real:  # leave one out: chosen on everything tuned but this file
+        others = tune + [n for n, *_ in real if n != name]
+        pick = max(GRID, key=lambda label: (right(label, others), label == "shipped"))
+        print(f"  leave-one-out {name}: {pick} finds {counts[pick][name]} / {truth[name]}")
+    for label in ("shipped", chosen):
+        method = shipped if label == "shipped" else counted(GRID[label])
+        rows = {r["name"]: r for r in evaluate(items + real, method, feats)}
         for kind in ("synthetic", "real"):
             for split in ("tune", "report"):
                 part = [
-                    by_name[n]
+                    rows[n]
                     for n, *_ in items
                     if manifest[n]["kind"] == kind and manifest[n]["split"] == split
                 ]
                 print(f"{label} | {kind} {split}: {summary(part)}")
-        files = [by_name[p.stem] for p in FILES]
+        files = [rows[p.stem] for p in FILES]
         print(
-            f"{label} | real files: {summary(files)}; "
+            f"{label} | real files: "
             + ", ".join(
                 f"{r['name']} {r['found']}/{r['true']} {100 * r['der']:.1f}%" for r in files
             )
         )
+        print(f"{label} | one-voice files: {right(label, list(solo))}/{len(solo)} found 1")
+        by_count: dict[int, list[bool]] = {}
+        for n, *_ in items:
+            if manifest[n]["split"] == "report":
+                by_count.setdefault(truth[n], []).append(rows[n]["found"] == truth[n])
+        print(
+            f"{label} | report count right by true count: "
+            + ", ".join(f"{k}: {sum(v)}/{len(v)}" for k, v in sorted(by_count.items()))
+        )
         if args.json:
-            args.json.write_text(json.dumps(rows, indent=1))
+            args.json.with_suffix(f".{label}.json").write_text(json.dumps(list(rows.values())))
 
 
-METHODS: dict[str, Cluster] = {"shipped": shipped}
+def counted(count: Callable[[np.ndarray], int]) -> Cluster:
+    """The shipped clustering with its count pass replaced by `count`."""
+
+    def method(embeddings: np.ndarray, starts: np.ndarray, options: DiarizeOptions) -> np.ndarray:
+        items = off.in_context(embeddings, starts)
+        k = count(items) if options.speakers is None else options.speakers
+        if k <= 1 or len(items) < 2:
+            return np.zeros(len(embeddings), dtype=np.int64)
+        centred = items - items.mean(axis=0)
+        centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-9)
+        labels = sc._refine(centred, sc.ahc(centred, clusters=k))
+        return sc.reassign(embeddings, sc._renumber(labels))
+
+    return method
+
+
+def cut(items: np.ndarray, threshold: float, centred: bool) -> np.ndarray:
+    """Average-linkage AHC under cosine distance cut at `threshold` (scipy: the same merges as
+    speaker_clustering.ahc up to ties, and fast enough for the grid)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    points = items - items.mean(axis=0) if centred else items
+    points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-9)
+    key = (id(items), centred)
+    if key not in _LINKS:
+        _LINKS.clear() if len(_LINKS) > 512 else None
+        _LINKS[key] = (items, linkage(points.astype(np.float64), "average", metric="cosine"))
+    return fcluster(_LINKS[key][1], threshold, "distance") - 1
+
+
+_LINKS: dict[tuple[int, bool], Any] = {}
+
+
+def ahc_count(
+    threshold: float, share: float, least: int, merge: float, centred: bool = False
+) -> Callable[[np.ndarray], int]:
+    """Big clusters of AHC at `threshold` (at least `least` windows and `share` of them), then
+    the two whose raw mean vectors are most alike merged while at least `merge` alike."""
+
+    def count(items: np.ndarray) -> int:
+        if len(items) < 2:
+            return 1
+        labels = cut(items, threshold, centred)
+        sizes = np.bincount(labels)
+        big = list(np.flatnonzero(sizes >= max(least, share * len(items))))
+        if len(big) == 2 and sc.one_voice(items, labels, np.array(big)):
+            return 1
+        means = [items[labels == j].mean(axis=0) for j in big]
+        while len(means) > 1:
+            unit = np.stack([m / np.linalg.norm(m) for m in means])
+            sim = unit @ unit.T
+            np.fill_diagonal(sim, -1)
+            i, j = divmod(int(np.argmax(sim)), len(means))
+            if sim[i, j] < merge:
+                break
+            means[i] = means[i] + means[j]
+            del means[j]
+        return max(1, len(means))
+
+    return count
+
+
+def shipped_count(items: np.ndarray) -> int:
+    return sc.estimate_count(items)
+
+
+GRID: dict[str, Callable[[np.ndarray], int]] = {"shipped": shipped_count}
+GRID |= {
+    f"t{t}_s{s}_n{n}_m{m}": counted(ahc_count(t, s, n, m))
+    for t in (0.15, 0.2, 0.25, 0.3)
+    for s in (0.02, 0.05, 0.1)
+    for n in (3, 8)
+    for m in (0.8, 0.85, 0.9, 1.1)
+}
+GRID |= {
+    f"centred_t{t}_s{s}_n{n}_m{m}": ahc_count(t, s, n, m, centred=True)
+    for t in (0.6, 0.8, 1.0)
+    for s in (0.02, 0.05)
+    for n in (3, 8)
+    for m in (0.8, 0.85, 0.9)
+}
 
 if __name__ == "__main__":
     main()

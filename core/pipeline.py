@@ -64,9 +64,7 @@ class PipelineOptions:
                 "speaker_names": list(self.speaker_names),
             }
             if self.voices is not None:
-                out["diarize"]["voices"] = {
-                    k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.voices).items()
-                }
+                out["diarize"]["voices"] = self.voices.to_dict()
         return out
 
 
@@ -114,6 +112,8 @@ class Pipeline:
             )
             stages.append(Stage("diarize", f"{d.backend} backend, {count}"))
             stages.append(Stage("align", "speaker per word, segments split at speaker changes"))
+        if self.options.voices is not None:
+            stages.append(Stage("voices", self.options.voices.describe()))
         return stages
 
     def _decode_detail(self) -> str:

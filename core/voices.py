@@ -16,8 +16,9 @@ import hashlib
 import re
 import wave
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -233,6 +234,20 @@ class VoiceOptions:
     similarity: float = SIMILARITY
     margin: float = MARGIN
     cache: Path | None = None  # enrolled vectors; default: the ffscribe cache directory
+
+    def describe(self) -> str:
+        """The plan's line for this stage (--dry-run)."""
+        named = (
+            f"speakers named from {self.directory} (similarity >= {self.similarity},"
+            f" margin >= {self.margin})"
+            if self.directory is not None
+            else ""
+        )
+        vectors = f"{DIMENSION}-dim {ENCODER} vector per speaker" if self.vectors else ""
+        return "; ".join(part for part in (named, vectors) if part)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True, eq=False)
