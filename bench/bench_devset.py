@@ -263,18 +263,18 @@ def shipped_count(items: np.ndarray) -> int:
 
 GRID: dict[str, Callable[[np.ndarray], int]] = {"shipped": shipped_count}
 GRID |= {
-    f"t{t}_s{s}_n{n}_m{m}": counted(ahc_count(t, s, n, m))
-    for t in (0.15, 0.2, 0.25, 0.3)
+    f"t{t}_s{s}_n{n}_m{m}": ahc_count(t, s, n, m)
+    for t in (0.08, 0.1, 0.12, 0.15, 0.2, 0.25)
     for s in (0.02, 0.05, 0.1)
     for n in (3, 8)
-    for m in (0.8, 0.85, 0.9, 1.1)
+    for m in (0.85, 0.9, 1.1)
 }
 GRID |= {
     f"centred_t{t}_s{s}_n{n}_m{m}": ahc_count(t, s, n, m, centred=True)
-    for t in (0.6, 0.8, 1.0)
+    for t in (0.4, 0.6, 0.8)
     for s in (0.02, 0.05)
-    for n in (3, 8)
-    for m in (0.8, 0.85, 0.9)
+    for n in (3,)
+    for m in (0.85, 0.9)
 }
 
 if __name__ == "__main__":
