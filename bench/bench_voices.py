@@ -122,7 +122,8 @@ def main() -> None:
     }
     short = {"lj", "libri61", "quilter", "fr", "ja", "libri260"}  # no separate material
     convs = {n: conversation(n, encoder, args.devset, args.cache) for n, *_ in items}
-    grid = [(s, m) for s in np.arange(0.6, 0.95, 0.025) for m in (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2)]
+    margins = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2)
+    grid = [(round(s, 3), m) for s in np.arange(0.6, 0.95, 0.025) for m in margins]
     for sim, margin in grid if args.grid else [(SIMILARITY, MARGIN)]:
         for kind in ("synthetic", "real"):
             names = [n for n in convs if manifest[n]["kind"] == kind]
