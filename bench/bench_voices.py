@@ -76,8 +76,9 @@ def conversation(
 
 def score(
     conv: dict[str, Any], voices: list[Voice], sim: float, margin: float
-) -> tuple[float, float, dict[str, str | None]]:
-    """(credited seconds, reference seconds, hypothesis label -> name)."""
+) -> tuple[float, float, dict[str, str | None], float, float]:
+    """(credited seconds, reference seconds, hypothesis label -> name, and the credited and
+    reference seconds of enrolled people alone)."""
     matches = identify(conv["vectors"], voices, similarity=sim, margin=margin)
     names = {label: m.name for label, m in matches.items()}
     enrolled = {v.name for v in voices}
@@ -86,7 +87,7 @@ def score(
     ref_labels = sorted({t.speaker for t in ref})
     hyp_labels = sorted({t.speaker for t in hyp})
     r, h = activity(ref, ref_labels, frames), activity(hyp, hyp_labels, frames)
-    credited = 0.0
+    credited = known = known_total = 0.0
     for i, person in enumerate(ref_labels):
         ok = np.zeros(frames, dtype=bool)
         for j, label in enumerate(hyp_labels):
@@ -95,7 +96,10 @@ def score(
             if right:
                 ok |= h[j]
         credited += float((r[i] & ok).sum())
-    return credited * FRAME, float(r.sum()) * FRAME, names
+        if person in enrolled:
+            known += float((r[i] & ok).sum())
+            known_total += float(r[i].sum())
+    return credited * FRAME, float(r.sum()) * FRAME, names, known * FRAME, known_total * FRAME
 
 
 def guest(conv: dict[str, Any], pool: list[Voice], sim: float, margin: float) -> bool | None:
@@ -108,7 +112,7 @@ def guest(conv: dict[str, Any], pool: list[Voice], sim: float, margin: float) ->
     if who not in {v.name for v in pool}:
         return None  # never enrolled: not a guest test
     voices = [v for v in pool if v.name != who]
-    _, _, names = score(conv, voices, sim, margin)
+    names = score(conv, voices, sim, margin)[2]
     frames = int(max(t.end for t in ref + hyp) / FRAME) + 1
     mine = activity([t for t in ref if t.speaker == who], [who], frames)[0]
     labels = sorted({t.speaker for t in hyp})
@@ -143,11 +147,13 @@ def main() -> None:
             pool = [enrolled[s] for s in sorted(heard) if s not in short]
             got = [score(convs[n], pool, sim, margin) for n in names]
             ier = 1 - sum(g[0] for g in got) / sum(g[1] for g in got)
+            known = sum(g[3] for g in got) / max(sum(g[4] for g in got), 1e-9)
             guests = [g for n in names if (g := guest(convs[n], pool, sim, margin)) is not None]
             print(
                 f"sim {sim:.3f} margin {margin:.2f} | {kind} {args.split}: "
-                f"IER {100 * ier:.1f}% over {len(names)} conversations, "
-                f"guest named in {sum(guests)}/{len(guests)}"
+                f"IER {100 * ier:.1f}% over {len(names)} conversations "
+                f"(enrolled people's speech named right {100 * known:.1f}% of "
+                f"{sum(g[4] for g in got):.0f} s), guest named in {sum(guests)}/{len(guests)}"
             )
 
 
