@@ -20,6 +20,7 @@ from ffscribe.cli.run import (
     setup_logging,
     stragglers,
 )
+from ffscribe.cli.voices import enroll_voices, voice_options
 from ffscribe.core import __version__
 from ffscribe.core.batch import OutputOptions
 from ffscribe.core.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
@@ -258,6 +259,9 @@ def transcribe(
     diarization_model: opt.DiarizationModel = None,
     hf_token: opt.HfToken = None,
     speaker_names: opt.SpeakerNames = None,
+    voices: opt.Voices = None,
+    speaker_vectors: opt.SpeakerVectors = False,
+    enroll: opt.Enroll = None,
     detect_music: opt.DetectMusic = False,
     skip_music: opt.SkipMusic = False,
     music_threshold: opt.MusicThreshold = 0.5,
@@ -344,7 +348,9 @@ def transcribe(
         music=_music_options(detect_music or skip_music, music_threshold, music_windows),
         skip_music=skip_music,
         diarize=_diarize_options(
-            diarize or bool(speakers or min_speakers or max_speakers or speaker_names),
+            diarize
+            or bool(speakers or min_speakers or max_speakers or speaker_names)
+            or bool(voices or speaker_vectors),
             backend=diarizer,
             speakers=speakers,
             min_speakers=min_speakers,
@@ -354,6 +360,7 @@ def transcribe(
             device=device,
         ),
         speaker_names=_names(speaker_names),
+        voices=voice_options(voices, speaker_vectors, speaker_names),
         fail_truncated=fail_truncated,
         language_windows=language_windows,
     )
@@ -362,6 +369,8 @@ def transcribe(
     wanted = InputOptions(
         null=null, include=tuple(include), exclude=tuple(exclude), limit=limit, fetch=fetch
     )
+    if enroll:
+        raise typer.Exit(enroll_voices(inputs, enroll, voices, output_dir))
     if dry_run:
         print_plan(pipeline, gather(inputs, wanted), outputs)
         return

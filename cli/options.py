@@ -3,6 +3,7 @@ app.py stays readable."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -79,6 +80,37 @@ SpeakerNames = Annotated[
         "--speaker-names",
         metavar="NAMES",
         help="Comma-separated names for the speakers, in order of first appearance.",
+        rich_help_panel=P_SPEAKERS,
+    ),
+]
+Voices = Annotated[
+    Path | None,
+    typer.Option(
+        "--voices",
+        metavar="DIR",
+        help="Name speakers after known voices: DIR/NAME.wav or DIR/NAME/*.wav, 5-30 s of one "
+        "person each. A speaker takes a name only when clearly that person's; others keep "
+        "SPEAKER_nn (turns --diarize on).",
+        rich_help_panel=P_SPEAKERS,
+    ),
+]
+SpeakerVectors = Annotated[
+    bool,
+    typer.Option(
+        "--speaker-vectors",
+        help="Add each speaker's mean voice embedding (encoder and dimension named) to the "
+        "JSON, to search an archive by voice (turns --diarize on).",
+        rich_help_panel=P_SPEAKERS,
+    ),
+]
+Enroll = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--enroll",
+        metavar="SPEAKER=NAME",
+        help="With --voices: read the finished JSON of each input (beside it, or in "
+        "--output-dir) and save SPEAKER's speech as a sample of NAME in the voices "
+        "directory; nothing is transcribed. Repeatable.",
         rich_help_panel=P_SPEAKERS,
     ),
 ]

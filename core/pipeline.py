@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ffscribe.core.engine import ProgressCallback, RunContext
     from ffscribe.core.media import Audio
     from ffscribe.core.music import MusicAnalysis, MusicDetector, MusicOptions
+    from ffscribe.core.voices import KnownVoices, VoiceOptions
 
 log = logging.getLogger("ffscribe.pipeline")
 MIN_HEARD_SECONDS = 0.5  # less than this left after --skip-music: nothing to transcribe
@@ -55,6 +56,7 @@ class PipelineOptions:
     skip_music: bool = False  # keep Whisper away from music-only stretches
     diarize: DiarizeOptions | None = None  # None: no speakers
     speaker_names: tuple[str, ...] = ()
+    voices: VoiceOptions | None = None  # --voices / --speaker-vectors
     fail_truncated: bool = False  # a truncated input fails instead of being transcribed
     language_windows: float | None = None  # seconds: per-window language detection; None: off
 
@@ -73,6 +75,8 @@ class PipelineOptions:
                 **{k: v for k, v in asdict(self.diarize).items() if k != "hf_token"},
                 "speaker_names": list(self.speaker_names),
             }
+            if self.voices is not None:
+                out["diarize"]["voices"] = self.voices.to_dict()
         return out
 
 
@@ -101,6 +105,7 @@ class Pipeline:
         self._recognizer: Recognizer | None = None
         self._music: MusicDetector | None = None
         self._diarizer: Diarizer | None = None
+        self._voices: KnownVoices | None = None
         self._loading = threading.RLock()  # inputs run in threads share one of each model
 
     def plan(self) -> list[Stage]:
@@ -122,6 +127,8 @@ class Pipeline:
             )
             stages.append(Stage("diarize", f"{d.backend} backend, {count}"))
             stages.append(Stage("align", "speaker per word, segments split at speaker changes"))
+        if self.options.voices is not None:
+            stages.append(Stage("voices", self.options.voices.describe()))
         return stages
 
     def _decode_detail(self) -> str:
@@ -194,6 +201,18 @@ class Pipeline:
             _ = self.music_detector
         if self.options.diarize is not None:
             _ = self.diarizer
+        if self.options.voices is not None:
+            _ = self._known_voices(self.options.voices)
+
+    def _known_voices(self, options: VoiceOptions) -> KnownVoices:
+        """The enrolled voices, loaded once (with the offline diarizer's encoder if loaded)."""
+        with self._loading:
+            if self._voices is None:
+                from ffscribe.core.voices import KnownVoices
+
+                encoder = getattr(self._diarizer, "encoder", None)
+                self._voices = KnownVoices.load(options, encoder)
+            return self._voices
 
     @property
     def workers(self) -> int:
@@ -328,6 +347,9 @@ class Pipeline:
         assert opts.diarize is not None
         turns = self._diarizer_for(opts.diarize).run(audio, opts.diarize)
         assigned = assign(segments, turns)
+        if opts.voices is not None:
+            known = self._known_voices(opts.voices)
+            return Speakers(*known.apply(audio.samples, audio.offset, assigned, turns))
         if opts.speaker_names:
             assigned, turns = rename_speakers(assigned, turns, opts.speaker_names)
         return Speakers(tuple(assigned), tuple(turns), speaker_stats(turns))

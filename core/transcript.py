@@ -181,17 +181,50 @@ class Turn:
 
 @dataclass(frozen=True)
 class Speaker:
-    """One speaker of the input and how long they talk in all."""
+    """One speaker of the input and how long they talk in all; with --voices, how close the
+    voice is to the nearest enrolled person (`label` is the diarizer's label when a name was
+    taken); with --speaker-vectors, the mean speaker embedding and the encoder that made it."""
 
     id: str
     speech_seconds: float
+    label: str | None = None  # SPEAKER_nn before a known voice's name replaced it
+    nearest: str | None = None  # the closest enrolled person, named or not
+    similarity: float | None = None  # cosine to `nearest`
+    margin: float | None = None  # over the next enrolled person
+    vector: tuple[float, ...] | None = None
+    encoder: str | None = None  # the encoder behind `vector`
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "speech_seconds": self.speech_seconds}
+        out: dict[str, Any] = {"id": self.id, "speech_seconds": self.speech_seconds}
+        for key in ("label", "nearest", "similarity", "margin"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.vector is not None:
+            out["vector"] = {
+                "encoder": self.encoder,
+                "dimension": len(self.vector),
+                "values": list(self.vector),
+            }
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Speaker:
-        return cls(str(data["id"]), float(data.get("speech_seconds", 0.0)))
+        vector = data.get("vector")
+        return cls(
+            str(data["id"]),
+            float(data.get("speech_seconds", 0.0)),
+            label=_optional(str, data.get("label")),
+            nearest=_optional(str, data.get("nearest")),
+            similarity=_optional(float, data.get("similarity")),
+            margin=_optional(float, data.get("margin")),
+            vector=tuple(float(v) for v in vector["values"]) if vector else None,
+            encoder=str(vector["encoder"]) if vector else None,
+        )
+
+
+def _optional(kind: Callable[[Any], T], value: Any) -> T | None:
+    """`kind(value)`, or None where the field is absent (JSONs written before it existed)."""
+    return None if value is None else kind(value)
 
 
 @dataclass(frozen=True)
