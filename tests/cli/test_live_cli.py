@@ -37,6 +37,14 @@ def _srt_cues(text: str) -> list[tuple[int, str, str]]:
     return cues
 
 
+def _segments(path: Path) -> int:
+    """How many segments a JSON output holds (0 before it exists: it is only ever renamed
+    into place whole, so it parses whenever it is there)."""
+    if not path.exists():
+        return 0
+    return len(Transcript.from_json(path.read_text(encoding="utf-8")).segments)
+
+
 def test_realtime_fixture_commits_known_words_in_order_once(tmp_path: Path) -> None:
     out = run_cli(
         "live", MEDIA / "long_speech.wav", "--model", TEST_MODEL, "--realtime", "--speed", "4",
@@ -101,12 +109,12 @@ def test_sigint_mid_stream_leaves_complete_outputs(tmp_path: Path) -> None:
     assert LINE.match(first.strip()), first
     # Mid-stream, both files already parse and hold that segment (written right after it).
     srt, js = tmp_path / "long_speech.srt", tmp_path / "long_speech.json"
-    for _ in range(100):
-        if srt.exists() and _srt_cues(srt.read_text(encoding="utf-8")):
+    for _ in range(100):  # the files are written one after the other, after the line
+        if _srt_cues(srt.read_text(encoding="utf-8")) and _segments(js):
             break
         time.sleep(0.1)
     assert _srt_cues(srt.read_text(encoding="utf-8"))[0][2] == LINE.match(first.strip()).group(3)  # type: ignore[union-attr]
-    assert Transcript.from_json(js.read_text(encoding="utf-8")).segments
+    assert _segments(js)
     proc.send_signal(signal.SIGINT)
     rest, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
