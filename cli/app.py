@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,13 @@ from ffscribe.cli.run import (
     setup_logging,
     stragglers,
 )
+from ffscribe.cli.to_core import (
+    diarize_options,
+    language_code,
+    model_options,
+    music_options,
+    temperatures,
+)
 from ffscribe.cli.voices import enroll_voices, voice_options
 from ffscribe.core import __version__
 from ffscribe.core.batch import OutputOptions
@@ -29,15 +36,13 @@ from ffscribe.core.options import (
     DEFAULT_MODEL,
     ClipOptions,
     DecodeOptions,
-    ModelOptions,
 )
 from ffscribe.core.outputs import DEFAULT_TEMPLATE, check_template
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
 from ffscribe.formats import FORMAT_NAMES, WRITERS, WriterOptions, parse_formats
 
 if TYPE_CHECKING:
-    from ffscribe.core.diarize import DiarizeOptions
-    from ffscribe.core.music import MusicOptions
+    pass
 
 EPILOG = (
     "Exit status: 0 every input done or skipped; 1 one or more inputs failed; 2 usage error; "
@@ -66,13 +71,6 @@ def _version(value: bool) -> None:
     if value:
         typer.echo(f"transcribe (ffscribe) {__version__}")
         raise typer.Exit()
-
-
-def _temperatures(start: float, increment: float | None) -> tuple[float, ...]:
-    if not increment:
-        return (start,)
-    steps = round((1.0 - start) / increment) if start < 1.0 else 0
-    return tuple(round(start + i * increment, 4) for i in range(steps + 1))
 
 
 @app.command(epilog=EPILOG)
@@ -306,15 +304,15 @@ def transcribe(
         raise typer.BadParameter("use transcribe or translate", param_hint="--task")
     wants_words = word_timestamps or highlight_words or max_line_width is not None
     options = PipelineOptions(
-        model=ModelOptions(
-            name=model, device=device, compute_type=compute_type, threads=threads, jobs=jobs
+        model=model_options(
+            model, device=device, compute_type=compute_type, threads=threads, jobs=jobs
         ),
         decode=DecodeOptions(
-            language=None if language in (None, "auto") else language,
+            language=language_code(language),
             task=task,  # type: ignore[arg-type]
             beam_size=beam_size,
             best_of=best_of,
-            temperatures=_temperatures(temperature, temperature_increment_on_fallback),
+            temperatures=temperatures(temperature, temperature_increment_on_fallback),
             compression_ratio_threshold=compression_ratio_threshold,
             log_prob_threshold=logprob_threshold,
             no_speech_threshold=no_speech_threshold,
@@ -345,9 +343,9 @@ def transcribe(
     )
     options = replace(
         options,
-        music=_music_options(detect_music or skip_music, music_threshold, music_windows),
+        music=music_options(detect_music or skip_music, music_threshold, music_windows),
         skip_music=skip_music,
-        diarize=_diarize_options(
+        diarize=diarize_options(
             diarize
             or bool(speakers or min_speakers or max_speakers or speaker_names)
             or bool(voices or speaker_vectors),
@@ -385,27 +383,6 @@ def transcribe(
         fetch=fetch,
     )
     raise typer.Exit(int(code))
-
-
-def _music_options(wanted: bool, threshold: float, windows: float | None) -> MusicOptions | None:
-    if not (wanted or windows):
-        return None
-    from ffscribe.core.music import MusicOptions
-
-    return MusicOptions(threshold=threshold, window_seconds=windows)
-
-
-def _diarize_options(wanted: bool, **fields: Any) -> DiarizeOptions | None:
-    """DiarizeOptions from the command line; its own checks (backend, counts) become usage
-    errors naming the option."""
-    if not wanted:
-        return None
-    from ffscribe.core.diarize import DiarizeOptions
-
-    try:
-        return DiarizeOptions(**fields)
-    except UsageError as exc:
-        raise typer.BadParameter(exc.message) from exc
 
 
 def _names(text: str | None) -> tuple[str, ...]:

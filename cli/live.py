@@ -16,6 +16,7 @@ import typer
 from ffscribe.cli.live_view import LinesView, LiveFiles, TerminalView
 from ffscribe.cli.progress import printable
 from ffscribe.cli.run import _signals_stop, setup_logging
+from ffscribe.cli.to_core import language_code, model_options
 from ffscribe.core.errors import ExitCode, TranscribeError, internal_error
 from ffscribe.core.live import Committed, Event, LiveOptions, LiveSession
 from ffscribe.core.media import SAMPLE_RATE
@@ -197,18 +198,16 @@ def live(
     if taken and not overwrite:
         raise typer.BadParameter(f"{', '.join(taken)} exists (--overwrite replaces it)")
     decode = DecodeOptions(
-        language=language,
+        language=language_code(language),
         task=task,  # type: ignore[arg-type]
         beam_size=beam_size,
         best_of=1,
         temperatures=(0.0,),
     )
-    model_options = ModelOptions(
-        name=model, device=device, compute_type=compute_type, threads=threads, jobs=1
-    )
+    loaded = model_options(model, device=device, compute_type=compute_type, threads=threads, jobs=1)
     code = _run(
         stream_source,
-        model_options,
+        loaded,
         decode,
         LiveOptions(step=step),
         dests,

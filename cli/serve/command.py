@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ffscribe.cli import options as opt
-from ffscribe.cli.app import P_RUN, _diarize_options, _music_options
+from ffscribe.cli.app import P_RUN
 from ffscribe.cli.run import setup_logging
+from ffscribe.cli.to_core import diarize_options, language_code, model_options, music_options
 from ffscribe.core.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
 from ffscribe.core.errors import EnvironmentMissing, ExitCode, TranscribeError
-from ffscribe.core.options import DEFAULT_MODEL, DecodeOptions, ModelOptions
+from ffscribe.core.options import DEFAULT_MODEL, DecodeOptions
 
 if TYPE_CHECKING:
     from ffscribe.cli.serve.service import Limits
@@ -164,11 +165,11 @@ def serve(
     setup_logging(quiet=quiet, verbose=False, debug=debug)
     _access_log(quiet=quiet)
     options = PipelineOptions(
-        model=ModelOptions(
-            name=model, device=device, compute_type=compute_type, threads=threads, jobs=jobs
+        model=model_options(
+            model, device=device, compute_type=compute_type, threads=threads, jobs=jobs
         ),
         decode=DecodeOptions(
-            language=language,
+            language=language_code(language),
             beam_size=beam_size,
             vad=vad,
             word_timestamps=word_timestamps,
@@ -177,9 +178,9 @@ def serve(
     )
     options = replace(
         options,
-        music=_music_options(detect_music or skip_music, music_threshold, None),
+        music=music_options(detect_music or skip_music, music_threshold, None),
         skip_music=skip_music,
-        diarize=_diarize_options(
+        diarize=diarize_options(
             diarize or bool(speakers or min_speakers or max_speakers),
             backend=diarizer,
             speakers=speakers,

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
-from ffscribe.cli.app import _temperatures
 from ffscribe.cli.serve.errors import ApiError, from_transcribe_error
+from ffscribe.cli.to_core import temperatures
 from ffscribe.core.download import FetchOptions
 from ffscribe.core.engine import Engine, Job
 from ffscribe.core.errors import Cancelled, TranscribeError
@@ -145,7 +145,7 @@ class Service:
         )
         if request.temperature is not None:
             # As the CLI's --temperature: raised by its default 0.2 on a failed window.
-            decode = replace(decode, temperatures=_temperatures(request.temperature, 0.2))
+            decode = replace(decode, temperatures=temperatures(request.temperature, 0.2))
         opts = replace(base, decode=decode)
         if base.clip.duration is None:  # a stream states no duration: cut it at the limit
             opts = replace(opts, clip=replace(base.clip, duration=self.limits.max_duration))

@@ -1,0 +1,59 @@
+"""The one place command-line values become core options, shared by `transcribe`, `transcribe
+serve` and `transcribe live`, so each rule (what `auto` means, what turns diarization or music
+detection on, how temperatures fall back) is decided once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from ffscribe.core.errors import UsageError
+from ffscribe.core.options import ModelOptions
+
+if TYPE_CHECKING:
+    from ffscribe.core.diarize import DiarizeOptions
+    from ffscribe.core.music import MusicOptions
+
+
+def language_code(language: str | None) -> str | None:
+    """--language: a code, or `auto` (None): the language is found where the speech is."""
+    return None if language in (None, "auto") else language
+
+
+def model_options(
+    name: str, *, device: str, compute_type: str, threads: int, jobs: int
+) -> ModelOptions:
+    return ModelOptions(
+        name=name, device=device, compute_type=compute_type, threads=threads, jobs=jobs
+    )
+
+
+def temperatures(start: float, increment: float | None) -> tuple[float, ...]:
+    """--temperature and its fallback increment as the list faster-whisper tries in turn."""
+    if not increment:
+        return (start,)
+    steps = round((1.0 - start) / increment) if start < 1.0 else 0
+    return tuple(round(start + i * increment, 4) for i in range(steps + 1))
+
+
+def music_options(wanted: bool, threshold: float, windows: float | None) -> MusicOptions | None:
+    """Music detection when asked for, by --detect-music, --skip-music or --music-windows."""
+    if not (wanted or windows):
+        return None
+    from ffscribe.core.music import MusicOptions
+
+    return MusicOptions(threshold=threshold, window_seconds=windows)
+
+
+def diarize_options(wanted: bool, **fields: Any) -> DiarizeOptions | None:
+    """DiarizeOptions from the command line; its own checks (backend, counts) become usage
+    errors naming the option."""
+    if not wanted:
+        return None
+    from ffscribe.core.diarize import DiarizeOptions
+
+    try:
+        return DiarizeOptions(**fields)
+    except UsageError as exc:
+        raise typer.BadParameter(exc.message) from exc
