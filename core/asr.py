@@ -343,8 +343,9 @@ class Recognizer:
         voiced = split_chunks(everywhere, parts)
         sizes = [collected_size(p, v) for p, v in zip(pieces, voiced, strict=True)]
         extractor = self.model.feature_extractor
-        key = _parts_key(self.info, kwargs, audio, parts)
-        resumed = ctx.checkpoint.load(key) if ctx.checkpoint else {}
+        # The key hashes every sample: only worth it where finished parts are kept.
+        checkpoint = ctx.checkpoint
+        resumed = checkpoint.load(_parts_key(self.info, kwargs, audio, parts)) if checkpoint else {}
         if resumed:
             log.info("%d of %d parts were done before; decoding the rest", len(resumed), len(parts))
 
