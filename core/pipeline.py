@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -88,13 +89,192 @@ class Stage:
     detail: str
 
 
-@dataclass(frozen=True)
-class Speakers:
-    """What diarization adds to a transcript."""
+@dataclass
+class RunState:
+    """What the stages of one input have found so far; each step reads and fills it."""
 
-    segments: tuple[Segment, ...]
-    turns: tuple[Turn, ...]
-    speakers: tuple[Speaker, ...]
+    path: str
+    opts: PipelineOptions
+    ctx: RunContext
+    audio: Audio | None = None
+    music: MusicAnalysis | None = None
+    found: Recognition | None = None
+    segments: tuple[Segment, ...] = ()
+    windows: tuple[LanguageWindow, ...] = ()
+    turns: tuple[Turn, ...] = ()
+    speakers: tuple[Speaker, ...] | None = None
+
+    @property
+    def decoded(self) -> Audio:
+        assert self.audio is not None, "the decode step runs first"
+        return self.audio
+
+
+class Step:
+    """One stage of the pipeline: whether the options want it, what it does in a word for
+    `--dry-run`, and its work on one input; its time goes into the result under its name."""
+
+    name = ""
+
+    def wanted(self, opts: PipelineOptions) -> bool:
+        return True
+
+    def describe(self, pipeline: Pipeline) -> str:
+        raise NotImplementedError
+
+    def run(self, pipeline: Pipeline, state: RunState) -> None:
+        raise NotImplementedError
+
+
+class Decode(Step):
+    name = "decode"
+
+    def describe(self, pipeline: Pipeline) -> str:
+        clip = pipeline.options.clip
+        media = "ffmpeg -> 16 kHz mono float32"
+        if clip.start or clip.duration is not None:
+            media += f", from {clip.start:g}s" + (
+                f" for {clip.duration:g}s" if clip.duration is not None else ""
+            )
+        if clip.audio_track is not None:
+            media += f", audio track {clip.audio_track}"
+        if clip.normalize:
+            media += ", loudness normalized"
+        return media
+
+    def run(self, pipeline: Pipeline, state: RunState) -> None:
+        from ffscribe.core.media import load
+
+        opts, path = state.opts, state.path
+        state.audio = audio = load(path, opts.clip)
+        short = shortfall(path, audio, opts.clip)
+        if short is not None and opts.fail_truncated:
+            raise MediaError(f"{short} (--fail-truncated)", stage="decode")
+        if short is not None:
+            (state.ctx.warn or (lambda text: log.warning("%s: %s", path, text)))(short)
+
+
+class Music(Step):
+    name = "music"
+
+    def wanted(self, opts: PipelineOptions) -> bool:
+        return opts.music is not None
+
+    def describe(self, pipeline: Pipeline) -> str:
+        skip = ", music-only stretches kept from Whisper" if pipeline.options.skip_music else ""
+        return f"YAMNet (AudioSet) ONNX{skip}"
+
+    def run(self, pipeline: Pipeline, state: RunState) -> None:
+        assert state.opts.music is not None
+        state.music = pipeline.music_detector.detect(state.decoded, state.opts.music)
+
+
+class Transcribe(Step):
+    name = "transcribe"
+
+    def describe(self, pipeline: Pipeline) -> str:
+        decode = pipeline.options.decode
+        return (
+            f"faster-whisper {pipeline.options.model.name}, {decode.task}, "
+            f"language {decode.language or 'auto (per region)'}, beam {decode.beam_size}"
+            + (", VAD" if decode.vad else "")
+            + (", word timestamps" if decode.word_timestamps else "")
+            + (f", batched x{decode.batch_size}" if decode.batch_size > 1 else "")
+        )
+
+    def run(self, pipeline: Pipeline, state: RunState) -> None:
+        music = state.music
+        skipped = _music_only(music) if state.opts.skip_music and music else []
+        state.found = pipeline._recognize(state.decoded, skipped, state.ctx, state.opts.decode)
+        state.segments = state.found.segments
+
+
+class LanguageWindows(Step):
+    name = "languages"
+
+    def wanted(self, opts: PipelineOptions) -> bool:
+        return opts.language_windows is not None
+
+    def describe(self, pipeline: Pipeline) -> str:
+        seconds = f"{pipeline.options.language_windows:g} s"
+        return f"Whisper's language detector on {seconds} windows"
+
+    def run(self, pipeline: Pipeline, state: RunState) -> None:
+        assert state.opts.language_windows is not None
+        seconds = state.opts.language_windows
+        state.windows = pipeline.recognizer.language_windows(state.decoded, seconds)
+
+
+class Diarize(Step):
+    name = "diarize"
+
+    def wanted(self, opts: PipelineOptions) -> bool:
+        return opts.diarize is not None
+
+    def describe(self, pipeline: Pipeline) -> str:
+        d = pipeline.options.diarize
+        assert d is not None
+        count = (
+            f"{d.speakers} speakers"
+            if d.speakers
+            else f"speakers {d.min_speakers or 1}-{d.max_speakers or 'any'}"
+        )
+        return f"{d.backend} backend, {count}"
+
+    def run(self, pipeline: Pipeline, state: RunState) -> None:
+        assert state.opts.diarize is not None
+        diarizer = pipeline._diarizer_for(state.opts.diarize)
+        state.turns = tuple(diarizer.run(state.decoded, state.opts.diarize))
+
+
+class Align(Step):
+    name = "align"
+
+    def wanted(self, opts: PipelineOptions) -> bool:
+        return opts.diarize is not None
+
+    def describe(self, pipeline: Pipeline) -> str:
+        return "speaker per word, segments split at speaker changes"
+
+    def run(self, pipeline: Pipeline, state: RunState) -> None:
+        from ffscribe.core.align import assign, rename_speakers, speaker_stats
+
+        segments, turns = assign(state.segments, state.turns), state.turns
+        if state.opts.speaker_names and state.opts.voices is None:
+            segments, turns = rename_speakers(segments, turns, state.opts.speaker_names)
+        state.segments, state.turns = tuple(segments), tuple(turns)
+        state.speakers = tuple(speaker_stats(turns))
+
+
+class Voices(Step):
+    name = "voices"
+
+    def wanted(self, opts: PipelineOptions) -> bool:
+        return opts.diarize is not None and opts.voices is not None
+
+    def describe(self, pipeline: Pipeline) -> str:
+        assert pipeline.options.voices is not None
+        return pipeline.options.voices.describe()
+
+    def run(self, pipeline: Pipeline, state: RunState) -> None:
+        assert state.opts.voices is not None
+        known = pipeline._known_voices(state.opts.voices)
+        audio = state.decoded
+        segments, turns, speakers = known.apply(
+            audio.samples, audio.offset, state.segments, state.turns
+        )
+        state.segments, state.turns, state.speakers = tuple(segments), tuple(turns), tuple(speakers)
+
+
+STEPS: tuple[Step, ...] = (
+    Decode(),
+    Music(),
+    Transcribe(),
+    LanguageWindows(),
+    Diarize(),
+    Align(),
+    Voices(),
+)
 
 
 class Pipeline:
@@ -110,49 +290,10 @@ class Pipeline:
 
     def plan(self) -> list[Stage]:
         """The stages each input goes through, in order, as the options make them."""
-        stages = [Stage("decode", self._decode_detail())]
-        if self.options.music is not None:
-            skip = ", music-only stretches kept from Whisper" if self.options.skip_music else ""
-            stages.append(Stage("music", f"YAMNet (AudioSet) ONNX{skip}"))
-        stages.append(Stage("transcribe", self._asr_detail()))
-        if self.options.language_windows is not None:
-            seconds = f"{self.options.language_windows:g} s"
-            stages.append(Stage("languages", f"Whisper's language detector on {seconds} windows"))
-        if self.options.diarize is not None:
-            d = self.options.diarize
-            count = (
-                f"{d.speakers} speakers"
-                if d.speakers
-                else f"speakers {d.min_speakers or 1}-{d.max_speakers or 'any'}"
-            )
-            stages.append(Stage("diarize", f"{d.backend} backend, {count}"))
-            stages.append(Stage("align", "speaker per word, segments split at speaker changes"))
-        if self.options.voices is not None:
-            stages.append(Stage("voices", self.options.voices.describe()))
-        return stages
+        return [Stage(step.name, step.describe(self)) for step in self._steps(self.options)]
 
-    def _decode_detail(self) -> str:
-        clip = self.options.clip
-        media = "ffmpeg -> 16 kHz mono float32"
-        if clip.start or clip.duration is not None:
-            media += f", from {clip.start:g}s" + (
-                f" for {clip.duration:g}s" if clip.duration is not None else ""
-            )
-        if clip.audio_track is not None:
-            media += f", audio track {clip.audio_track}"
-        if clip.normalize:
-            media += ", loudness normalized"
-        return media
-
-    def _asr_detail(self) -> str:
-        decode = self.options.decode
-        return (
-            f"faster-whisper {self.options.model.name}, {decode.task}, "
-            f"language {decode.language or 'auto (per region)'}, beam {decode.beam_size}"
-            + (", VAD" if decode.vad else "")
-            + (", word timestamps" if decode.word_timestamps else "")
-            + (f", batched x{decode.batch_size}" if decode.batch_size > 1 else "")
-        )
+    def _steps(self, opts: PipelineOptions) -> list[Step]:
+        return [step for step in STEPS if step.wanted(opts)]
 
     @property
     def recognizer(self) -> Recognizer:
@@ -241,7 +382,6 @@ class Pipeline:
         input's parts run on threads of their own. `options` replaces the pipeline's own for
         this input (a service's request), with the same model: the models stay loaded."""
         from ffscribe.core.engine import RunContext
-        from ffscribe.core.media import load
 
         opts = self._for_run(options)
         ctx = context or RunContext(progress=progress, warn=warn)
@@ -250,32 +390,12 @@ class Pipeline:
         with self._loading:
             if self._recognizer is None:
                 _timed(timings, "model_load", self.prepare)
-        ctx.check()
-        audio = _timed(timings, "decode", lambda: load(path, opts.clip))
-        short = shortfall(path, audio, opts.clip)
-        if short is not None and opts.fail_truncated:
-            raise MediaError(f"{short} (--fail-truncated)", stage="decode")
-        if short is not None:
-            (ctx.warn or (lambda text: log.warning("%s: %s", path, text)))(short)
-        music = None
-        if opts.music is not None:
+        state = RunState(path, opts, ctx)
+        for step in self._steps(opts):
             ctx.check()
-            music = _timed(timings, "music", lambda: self._detect_music(audio, opts))
-        skipped = _music_only(music) if opts.skip_music and music else []
-        found = _timed(
-            timings, "transcribe", lambda: self._recognize(audio, skipped, ctx, opts.decode)
-        )
-        segments, speakers = found.segments, None
-        windows: tuple[LanguageWindow, ...] = ()
-        if opts.language_windows is not None:
-            seconds = opts.language_windows
-            windows = _timed(
-                timings, "languages", lambda: self.recognizer.language_windows(audio, seconds)
-            )
-        if opts.diarize is not None:
-            ctx.check()
-            speakers = _timed(timings, "diarize", lambda: self._speakers(audio, segments, opts))
-            segments = speakers.segments
+            _timed(timings, step.name, partial(step.run, self, state))
+        assert state.audio is not None and state.found is not None
+        audio, found, music, segments = state.audio, state.found, state.music, state.segments
         if music is not None:
             segments = flag_music(segments, music.regions)
         timings["total"] = round(time.perf_counter() - started, 3)
@@ -295,12 +415,12 @@ class Pipeline:
             model=self.recognizer.info,
             timings=timings,
             options=opts.to_dict(),
-            speakers=speakers.speakers if speakers else None,
-            turns=speakers.turns if speakers else (),
+            speakers=state.speakers,
+            turns=state.turns,
             music=music.regions if music else None,
             music_windows=music.windows if music else (),
             languages=spoken,
-            language_windows=windows,
+            language_windows=state.windows,
         )
 
     def _for_run(self, options: PipelineOptions | None) -> PipelineOptions:
@@ -334,25 +454,6 @@ class Pipeline:
         found = self.recognizer.recognize(_silenced(audio, skipped), decode, context=ctx)
         kept = [s for s in found.segments if _share_inside(s, skipped) <= 0.5]
         return replace(found, segments=tuple(replace(s, id=i) for i, s in enumerate(kept)))
-
-    def _detect_music(self, audio: Audio, opts: PipelineOptions) -> MusicAnalysis:
-        assert opts.music is not None
-        return self.music_detector.detect(audio, opts.music)
-
-    def _speakers(
-        self, audio: Audio, segments: Sequence[Segment], opts: PipelineOptions
-    ) -> Speakers:
-        from ffscribe.core.align import assign, rename_speakers, speaker_stats
-
-        assert opts.diarize is not None
-        turns = self._diarizer_for(opts.diarize).run(audio, opts.diarize)
-        assigned = assign(segments, turns)
-        if opts.voices is not None:
-            known = self._known_voices(opts.voices)
-            return Speakers(*known.apply(audio.samples, audio.offset, assigned, turns))
-        if opts.speaker_names:
-            assigned, turns = rename_speakers(assigned, turns, opts.speaker_names)
-        return Speakers(tuple(assigned), tuple(turns), speaker_stats(turns))
 
 
 def _complete(opts: PipelineOptions) -> PipelineOptions:
