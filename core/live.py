@@ -14,13 +14,21 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from ffscribe.core.transcript import ModelInfo, Segment, Source, Transcript, Word
+from ffscribe.core.transcript import (
+    LiveRecord,
+    ModelInfo,
+    OptionsRecord,
+    Segment,
+    Source,
+    Transcript,
+    Word,
+)
 
 if TYPE_CHECKING:
     from ffscribe.core.asr import Recognizer
@@ -227,7 +235,7 @@ class LiveSession:
             segments=tuple(s.segments),
             model=self.decoder.info,
             timings={"live": round(time.monotonic() - self.started, 3)},
-            options={"live": _plain(self.options)},
+            options=OptionsRecord(live=cast(LiveRecord, asdict(self.options))),
         )
 
     def _step(self, *, final: bool) -> list[Event]:
@@ -317,12 +325,6 @@ class LiveSession:
 
 def _shifted(word: Word, seconds: float) -> Word:
     return replace(word, start=round(word.start + seconds, 3), end=round(word.end + seconds, 3))
-
-
-def _plain(options: LiveOptions) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(options)
 
 
 class WhisperDecoder:

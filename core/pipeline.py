@@ -14,20 +14,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from ffscribe.core.asr import Recognition
 from ffscribe.core.errors import MediaError, UsageError
 from ffscribe.core.languages import shares, top_probability
 from ffscribe.core.options import ClipOptions, DecodeOptions, ModelOptions
 from ffscribe.core.transcript import (
+    ClipRecord,
+    DecodeRecord,
+    DiarizeRecord,
     LanguageWindow,
+    ModelRecord,
+    MusicRecord,
     MusicRegion,
+    OptionsRecord,
     Segment,
     Source,
     Speaker,
     Transcript,
     Turn,
+    VoicesRecord,
 )
 
 if TYPE_CHECKING:
@@ -61,23 +68,26 @@ class PipelineOptions:
     fail_truncated: bool = False  # a truncated input fails instead of being transcribed
     language_windows: float | None = None  # seconds: per-window language detection; None: off
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "model": asdict(self.model),
-            "decode": self.decode.to_dict(),
-            "clip": asdict(self.clip),
-        }
+    def to_dict(self) -> OptionsRecord:
+        out = OptionsRecord(
+            model=cast(ModelRecord, asdict(self.model)),
+            decode=cast(DecodeRecord, self.decode.to_dict()),
+            clip=cast(ClipRecord, asdict(self.clip)),
+        )
         if self.music is not None:
-            out["music"] = {**asdict(self.music), "skip_music": self.skip_music}
+            out["music"] = MusicRecord(
+                threshold=self.music.threshold,
+                window_seconds=self.music.window_seconds,
+                skip_music=self.skip_music,
+            )
         if self.language_windows is not None:
             out["language_windows"] = self.language_windows
         if self.diarize is not None:
-            out["diarize"] = {
-                **{k: v for k, v in asdict(self.diarize).items() if k != "hf_token"},
-                "speaker_names": list(self.speaker_names),
-            }
+            fields = {k: v for k, v in asdict(self.diarize).items() if k != "hf_token"}
+            diarize = cast(DiarizeRecord, {**fields, "speaker_names": list(self.speaker_names)})
             if self.voices is not None:
-                out["diarize"]["voices"] = self.voices.to_dict()
+                diarize["voices"] = cast(VoicesRecord, self.voices.to_dict())
+            out["diarize"] = diarize
         return out
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar, cast
 
 from ffscribe.core import __version__
 
@@ -328,6 +328,99 @@ class LanguageWindow:
         )
 
 
+class ModelRecord(TypedDict):
+    """The model options a transcript was made with (ModelOptions, as JSON)."""
+
+    name: str
+    device: str
+    compute_type: str
+    threads: int
+    jobs: int
+    download_root: str | None
+
+
+class DecodeRecord(TypedDict):
+    """Whisper's decoding options (DecodeOptions, as JSON)."""
+
+    language: str | None
+    task: str
+    beam_size: int
+    best_of: int
+    patience: float
+    length_penalty: float
+    temperatures: list[float]
+    compression_ratio_threshold: float | None
+    log_prob_threshold: float | None
+    no_speech_threshold: float | None
+    condition_on_previous_text: bool
+    initial_prompt: str | None
+    hotwords: str | None
+    word_timestamps: bool
+    vad: bool
+    vad_min_silence_ms: int
+    batch_size: int
+
+
+class ClipRecord(TypedDict):
+    start: float
+    duration: float | None
+    audio_track: int | None
+    normalize: bool
+
+
+class MusicRecord(TypedDict):
+    threshold: float
+    window_seconds: float | None
+    skip_music: bool
+
+
+class VoicesRecord(TypedDict):
+    directory: str | None
+    vectors: bool
+    similarity: float
+    margin: float
+    cache: str | None
+
+
+class _DiarizeFields(TypedDict):
+
+    backend: str
+    speakers: int | None
+    min_speakers: int | None
+    max_speakers: int | None
+    model: str | None
+    device: str
+    speaker_names: list[str]
+
+
+class DiarizeRecord(_DiarizeFields, total=False):
+    """The speaker options (DiarizeOptions without the token, and the names asked for)."""
+
+    voices: VoicesRecord
+
+
+class LiveRecord(TypedDict):
+    step: float
+    end_silence: float
+    trim_after: float
+    max_buffer: float
+    max_segment: float
+    prompt_chars: int
+
+
+class OptionsRecord(TypedDict, total=False):
+    """The options a transcript was made with, as its JSON `options` records them: each stage
+    that ran has its entry (a live session only `live`)."""
+
+    model: ModelRecord
+    decode: DecodeRecord
+    clip: ClipRecord
+    music: MusicRecord
+    language_windows: float
+    diarize: DiarizeRecord
+    live: LiveRecord
+
+
 @dataclass(frozen=True)
 class Transcript:
     """Everything known about one transcribed input; what every writer renders."""
@@ -340,7 +433,7 @@ class Transcript:
     segments: tuple[Segment, ...]
     model: ModelInfo
     timings: Mapping[str, float] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: OptionsRecord = field(default_factory=lambda: OptionsRecord())
     clip_start: float = 0.0
     speakers: tuple[Speaker, ...] | None = None  # None: not diarized
     turns: tuple[Turn, ...] = ()
@@ -402,7 +495,7 @@ class Transcript:
             segments=tuple(Segment.from_dict(s) for s in data["segments"]),
             model=ModelInfo.from_dict(data.get("model") or {}),
             timings=dict(data.get("timings") or {}),
-            options=dict(data.get("options") or {}),
+            options=cast(OptionsRecord, dict(data.get("options") or {})),
             clip_start=float(data.get("clip_start") or 0.0),
             speakers=_maybe(Speaker.from_dict, data.get("speakers")),
             turns=tuple(Turn.from_dict(t) for t in data.get("turns") or ()),

@@ -77,3 +77,36 @@ def test_plan_names_the_stages() -> None:
     ).plan()
     assert [s.name for s in plan] == ["decode", "transcribe"]
     assert "audio track 1" in plan[0].detail and "batched x8" in plan[1].detail
+
+
+def test_the_options_record_names_every_option_field() -> None:
+    """Transcript.options is typed by TypedDicts that mirror the option dataclasses: a field
+    added to one without the other would be recorded untyped (or typed but never written)."""
+    from dataclasses import fields
+
+    from ffscribe.core.diarize import DiarizeOptions
+    from ffscribe.core.live import LiveOptions
+    from ffscribe.core.music import MusicOptions
+    from ffscribe.core.options import ClipOptions, DecodeOptions, ModelOptions
+    from ffscribe.core.transcript import (
+        ClipRecord,
+        DecodeRecord,
+        DiarizeRecord,
+        LiveRecord,
+        ModelRecord,
+        MusicRecord,
+        VoicesRecord,
+    )
+    from ffscribe.core.voices import VoiceOptions
+
+    def names(cls: type) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+    assert set(ModelRecord.__annotations__) == names(ModelOptions)
+    assert set(DecodeRecord.__annotations__) == names(DecodeOptions)
+    assert set(ClipRecord.__annotations__) == names(ClipOptions)
+    assert set(MusicRecord.__annotations__) == names(MusicOptions) | {"skip_music"}
+    assert set(VoicesRecord.__annotations__) == names(VoiceOptions)
+    assert set(LiveRecord.__annotations__) == names(LiveOptions)
+    diarize = set(DiarizeRecord.__required_keys__) | set(DiarizeRecord.__optional_keys__)
+    assert diarize == names(DiarizeOptions) - {"hf_token"} | {"speaker_names", "voices"}
