@@ -54,10 +54,9 @@ else:
     from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
     from ffscribe.core import silero
     get_vad_model()  # loaded before the baseline is taken
-    if way == "ffscribe":
-        silero.install()
+    find = silero.speech_timestamps if way == "ffscribe" else get_speech_timestamps
     def call():
-        found = get_speech_timestamps(samples, VadOptions())
+        found = find(samples, VadOptions())
         return np.array([[c["start"], c["end"]] for c in found], dtype=np.float64)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()

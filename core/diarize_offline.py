@@ -89,13 +89,12 @@ class OfflineDiarizer:
 
 def speech_regions(samples: npt.NDArray[np.float32]) -> Regions:
     """Speech as [start, end) frame ranges, from the Silero VAD that ships with faster-whisper."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from faster_whisper.vad import VadOptions
 
-    from . import silero
+    from ffscribe.core import silero
 
-    silero.install()  # Silero's windows a batch at a time (bounded memory), same speech
     vad = VadOptions(min_silence_duration_ms=VAD_MIN_SILENCE_MS, speech_pad_ms=VAD_PAD_MS)
-    found = get_speech_timestamps(samples, vad, sampling_rate=SAMPLE_RATE)
+    found = silero.speech_timestamps(samples, vad)
     regions: Regions = []
     for item in found:
         start, end = int(item["start"]) // HOP, -(-int(item["end"]) // HOP)

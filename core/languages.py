@@ -337,12 +337,14 @@ def windows(
 def batched_chunks(samples: Any, kwargs: dict[str, Any]) -> list[Any]:
     """The pieces of speech faster-whisper's batched pipeline decodes one each: the voice
     detector's speech gathered into pieces of up to 30 s (with VAD off, 30 s windows)."""
-    from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+    from faster_whisper.vad import VadOptions, collect_chunks
+
+    from ffscribe.core.silero import speech_timestamps
 
     if not kwargs["vad_filter"]:
         return [samples[a : a + WINDOW_SAMPLES] for a in range(0, samples.size, WINDOW_SAMPLES)]
     options = VadOptions(**{**(kwargs["vad_parameters"] or {}), "max_speech_duration_s": 30})
-    speech = get_speech_timestamps(samples, options)
+    speech = speech_timestamps(samples, options)
     return [c for c in collect_chunks(samples, speech, max_duration=30)[0] if c.size]
 
 

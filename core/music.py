@@ -253,12 +253,10 @@ def voice_in(samples: Floats, spans: list[tuple[float, float]]) -> list[tuple[fl
     either side of SPEECH_LEVEL. Only music runs are scanned: no other patch needs the flag.
     Silero's defaults are the ASR stage's (--vad-min-silence-ms 2000): its pass could serve.
     """
-    from ffscribe.core import silero
     from ffscribe.core.split import speech_chunks
 
     if not spans:
         return []
-    silero.install()  # windows built a batch at a time: bounded memory on an hour of music
     found: list[tuple[float, float]] = []
     for start, end in spans:
         first = max(0, int((start - VOICE_MARGIN) * SAMPLE_RATE))

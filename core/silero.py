@@ -5,13 +5,18 @@ samples, the model's state carried from batch to batch; but it first builds ever
 with its 64 samples of context, for the whole input at once. Through get_speech_timestamps,
 an hour of audio took 656 MiB above the baseline: its own padded copy of the input (230 MiB,
 still there), every window (about 230 MiB, gone) and one batch's inference (about 200 MiB);
-BENCHMARKS.md, "Memory". `install` makes the process's Silero model build each batch's
-windows as it runs them: the same inputs, the same state, the same probabilities, bit for
-bit (checked on a probe at install, and by the tests on inputs of several batches).
+BENCHMARKS.md, "Memory". `speech_timestamps` is faster-whisper's own function run with a
+model that builds each batch's windows as it runs them: the same inputs, the same state, the
+same probabilities, bit for bit (checked on a probe on first use, and by the tests on inputs
+of several batches). faster-whisper's shared model is left as it is, for any other user of
+faster-whisper in the process.
 """
 
 from __future__ import annotations
 
+import threading
+import types
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,28 +26,50 @@ CONTEXT = 64  # samples before each window it is given (context_size_samples)
 BATCH = 10_000  # windows a model call: faster-whisper's, so the state passes at the same points
 
 
-def install() -> None:
-    """Make faster-whisper's shared Silero model (get_vad_model's one instance) compute its
-    probabilities batch by batch. Idempotent; the model loads here if it had not."""
-    from faster_whisper.vad import get_vad_model
+class Blockwise:
+    """faster-whisper's Silero model called a batch of windows at a time, on its session."""
 
-    model = get_vad_model()
-    if getattr(model, "blockwise", False) or not hasattr(model, "session"):
-        return  # done, or an older faster-whisper (two ONNX sessions): left as it is
+    def __init__(self, session: Any) -> None:
+        self.session = session
 
-    class Blockwise(type(model)):  # type: ignore[misc]
-        blockwise = True
+    def __call__(
+        self, audio: Any, num_samples: int = WINDOW, context_size_samples: int = CONTEXT
+    ) -> Any:
+        return probabilities(self.session, audio, num_samples, context_size_samples)
 
-        def __call__(
-            self, audio: Any, num_samples: int = WINDOW, context_size_samples: int = CONTEXT
-        ) -> Any:
-            return probabilities(self.session, audio, num_samples, context_size_samples)
 
-    original = type(model)
-    model.__class__ = Blockwise
-    probe = _probe()
-    if not np.array_equal(model(probe), original.__call__(model, probe.copy())):
-        model.__class__ = original  # a faster-whisper whose Silero call differs: its own
+_lock = threading.Lock()
+_function: Callable[..., list[dict[str, int]]] | None = None
+
+
+def speech_timestamps(samples: Any, options: Any = None) -> list[dict[str, int]]:
+    """faster-whisper's `get_speech_timestamps(samples, options)`, its Silero windows built a
+    batch at a time (bounded memory); faster-whisper's own where the two would differ."""
+    return _speech_function()(samples, options)
+
+
+def _speech_function() -> Callable[..., list[dict[str, int]]]:
+    """faster-whisper's function with `get_vad_model` bound, in a namespace of its own, to a
+    Blockwise model on the shared model's session, after checking the two agree on a probe."""
+    global _function
+    with _lock:
+        if _function is None:
+            from faster_whisper import vad
+
+            original = vad.get_speech_timestamps
+            model = vad.get_vad_model()
+            session = getattr(model, "session", None)
+            blockwise = Blockwise(session) if session is not None else None
+            probe = _probe()
+            if blockwise is None or not np.array_equal(blockwise(probe), model(probe.copy())):
+                _function = original  # an older faster-whisper, or its Silero call differs
+            else:
+                scope = {**vars(vad), "get_vad_model": lambda: blockwise}
+                _function = types.FunctionType(
+                    original.__code__, scope, original.__name__, original.__defaults__
+                )
+                _function.__kwdefaults__ = original.__kwdefaults__
+        return _function
 
 
 def _probe() -> Any:

@@ -138,10 +138,12 @@ def _runs(flags: Any) -> list[tuple[int, int]]:
 def speech_chunks(samples: Any, vad_parameters: Any) -> list[dict[str, int]]:
     """The voice detector's speech in `samples` with faster-whisper's `vad_parameters` (a
     dict, VadOptions or None for its defaults), as its VAD filter finds it."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from faster_whisper.vad import VadOptions
+
+    from ffscribe.core.silero import speech_timestamps
 
     options = VadOptions(**vad_parameters) if isinstance(vad_parameters, dict) else vad_parameters
-    return list(get_speech_timestamps(samples, options or VadOptions()))
+    return list(speech_timestamps(samples, options or VadOptions()))
 
 
 def split_chunks(

@@ -33,30 +33,22 @@ def test_probabilities_equal_faster_whispers_across_batches(speech: np.ndarray) 
     assert np.array_equal(speech, kept)  # its input left alone
 
 
-def test_installed_the_speech_found_is_the_same(speech: np.ndarray) -> None:
+def test_the_speech_found_is_faster_whispers_and_its_model_is_left_alone(
+    speech: np.ndarray,
+) -> None:
     options = VadOptions(min_silence_duration_ms=500)
-    silero.install()
-    silero.install()  # idempotent
+    found = silero.speech_timestamps(speech, options)
     model = get_vad_model()
-    installed = type(model)
-    assert getattr(installed, "blockwise", False) and isinstance(model, SileroVADModel)
-    found = get_speech_timestamps(speech, options)
-    model.__class__ = SileroVADModel  # faster-whisper's own, for the comparison
-    try:
-        assert len(found) >= 4 and get_speech_timestamps(speech, options) == found
-    finally:
-        model.__class__ = installed
+    assert type(model) is SileroVADModel  # the process's shared model is not changed
+    assert silero._speech_function() is not get_speech_timestamps  # the blockwise one runs
+    assert len(found) >= 4 and get_speech_timestamps(speech, options) == found
     with pytest.raises(ValueError, match="multiple of 512"):
         silero.probabilities(model.session, speech[:1000])
 
 
-def test_a_silero_call_that_differs_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    model = get_vad_model()
-    installed = type(model)
-    model.__class__ = SileroVADModel
-    try:
-        monkeypatch.setattr(silero, "probabilities", lambda *args: np.zeros(94, np.float32))
-        silero.install()  # the probe disagrees: faster-whisper's own stays
-        assert type(model) is SileroVADModel
-    finally:
-        model.__class__ = installed
+def test_a_silero_call_that_differs_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(silero, "_function", None)
+    monkeypatch.setattr(silero, "probabilities", lambda *args: np.zeros(94, np.float32))
+    assert silero._speech_function() is get_speech_timestamps  # the probe disagrees
+    monkeypatch.undo()
+    assert silero._speech_function() is not get_speech_timestamps
