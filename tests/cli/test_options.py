@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import srt
@@ -109,6 +110,22 @@ def test_progress_bar_only_on_a_terminal(media: Path) -> None:
     assert "\x1b[" not in plain.stderr and "━" not in plain.stderr
     (media / "long_speech.txt").unlink()
     leader, follower = pty.openpty()
+    seen = bytearray()
+
+    def drain() -> None:
+        # Read while the child runs: a pty holds a few KiB, and a bar redrawn for longer than
+        # that (a loaded machine) would block the child's writes until the timeout.
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     try:
         proc = subprocess.run(
             [transcribe_exe(), str(media / "long_speech.wav"), "-f", "txt", *M],
@@ -118,19 +135,11 @@ def test_progress_bar_only_on_a_terminal(media: Path) -> None:
             env={**os.environ, "COLUMNS": "100", "TERM": "xterm"},
         )
         os.close(follower)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
+        reader.join(timeout=30)
     finally:
         os.close(leader)
     assert proc.returncode == 0
-    assert "━" in seen.decode("utf-8", "replace")
+    assert "━" in bytes(seen).decode("utf-8", "replace")
 
 
 def test_every_option_is_in_the_man_page() -> None:
