@@ -26,6 +26,7 @@ from ffscribe.cli.to_core import (
     model_options,
     music_options,
     temperatures,
+    words_wanted,
 )
 from ffscribe.cli.voices import enroll_voices, voice_options
 from ffscribe.core import __version__
@@ -302,7 +303,6 @@ def transcribe(
         raise typer.BadParameter("--stdout writes exactly one format", param_hint="--format")
     if task not in ("transcribe", "translate"):
         raise typer.BadParameter("use transcribe or translate", param_hint="--task")
-    wants_words = word_timestamps or highlight_words or max_line_width is not None
     options = PipelineOptions(
         model=model_options(
             model, device=device, compute_type=compute_type, threads=threads, jobs=jobs
@@ -319,7 +319,7 @@ def transcribe(
             condition_on_previous_text=condition_on_previous_text,
             initial_prompt=initial_prompt,
             hotwords=hotwords,
-            word_timestamps=wants_words,
+            word_timestamps=words_wanted(word_timestamps, highlight_words, max_line_width),
             vad=vad,
             batch_size=batch_size,
         ),
@@ -343,12 +343,14 @@ def transcribe(
     )
     options = replace(
         options,
-        music=music_options(detect_music or skip_music, music_threshold, music_windows),
+        music=music_options(
+            detect=detect_music, skip=skip_music, threshold=music_threshold, windows=music_windows
+        ),
         skip_music=skip_music,
         diarize=diarize_options(
-            diarize
-            or bool(speakers or min_speakers or max_speakers or speaker_names)
-            or bool(voices or speaker_vectors),
+            diarize,
+            named=bool(speaker_names),
+            voices=bool(voices or speaker_vectors),
             backend=diarizer,
             speakers=speakers,
             min_speakers=min_speakers,

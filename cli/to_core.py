@@ -37,19 +37,36 @@ def temperatures(start: float, increment: float | None) -> tuple[float, ...]:
     return tuple(round(start + i * increment, 4) for i in range(steps + 1))
 
 
-def music_options(wanted: bool, threshold: float, windows: float | None) -> MusicOptions | None:
-    """Music detection when asked for, by --detect-music, --skip-music or --music-windows."""
-    if not (wanted or windows):
+def words_wanted(word_timestamps: bool, highlight_words: bool, max_line_width: int | None) -> bool:
+    """Word times are decoded when asked for, or when a writer needs them: highlighted words
+    and lines wrapped at a width are cut at word boundaries."""
+    return word_timestamps or highlight_words or max_line_width is not None
+
+
+def music_options(
+    *, detect: bool, skip: bool, threshold: float, windows: float | None
+) -> MusicOptions | None:
+    """Music detection when asked for: by --detect-music, and by --skip-music and
+    --music-windows, which need the music found."""
+    if not (detect or skip or windows):
         return None
     from ffscribe.core.music import MusicOptions
 
     return MusicOptions(threshold=threshold, window_seconds=windows)
 
 
-def diarize_options(wanted: bool, **fields: Any) -> DiarizeOptions | None:
-    """DiarizeOptions from the command line; its own checks (backend, counts) become usage
-    errors naming the option."""
-    if not wanted:
+def diarize_options(
+    diarize: bool,
+    *,
+    named: bool = False,
+    voices: bool = False,
+    **fields: Any,
+) -> DiarizeOptions | None:
+    """DiarizeOptions from the command line, when asked for: by --diarize, and by the options
+    that need speakers (a count or bounds, `named` speakers, known `voices` or their vectors).
+    Its own checks (backend, counts) become usage errors naming the option."""
+    counted = any(fields.get(k) for k in ("speakers", "min_speakers", "max_speakers"))
+    if not (diarize or counted or named or voices):
         return None
     from ffscribe.core.diarize import DiarizeOptions
 

@@ -178,10 +178,12 @@ def serve(
     )
     options = replace(
         options,
-        music=music_options(detect_music or skip_music, music_threshold, None),
+        music=music_options(
+            detect=detect_music, skip=skip_music, threshold=music_threshold, windows=None
+        ),
         skip_music=skip_music,
         diarize=diarize_options(
-            diarize or bool(speakers or min_speakers or max_speakers),
+            diarize,
             backend=diarizer,
             speakers=speakers,
             min_speakers=min_speakers,
