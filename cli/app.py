@@ -172,9 +172,7 @@ def transcribe(
     jobs: opt.Jobs = 0,
     batch_size: opt.BatchSize = 0,
     language: opt.Language = None,
-    task: Annotated[
-        str, typer.Option(help="transcribe, or translate (to English).", rich_help_panel=P_DECODE)
-    ] = "transcribe",
+    task: opt.Task = "transcribe",
     beam_size: opt.BeamSize = 5,
     best_of: Annotated[
         int,

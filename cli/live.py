@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
+from ffscribe.cli import options as opt
 from ffscribe.cli.live_view import LinesView, LiveFiles, TerminalView
 from ffscribe.cli.progress import printable
 from ffscribe.cli.run import _signals_stop, setup_logging
@@ -41,7 +42,6 @@ EPILOG = (
 )
 P_SRC = "Source"
 P_IO = "Outputs"
-P_MODEL = "Model and device"
 P_LIVE = "Live decoding"
 CATCH_UP = 8 * SAMPLE_RATE  # the most audio one decode takes on when it has fallen behind
 
@@ -130,31 +130,10 @@ def live(
             rich_help_panel=P_IO,
         ),
     ] = False,
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            "-m",
-            envvar="FFSCRIBE_MODEL",
-            help="Model name or directory.",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = DEFAULT_MODEL,
-    device: Annotated[
-        str,
-        typer.Option(
-            envvar="FFSCRIBE_DEVICE",
-            help="auto, cpu, cuda, cuda:N or gpu:N.",
-            rich_help_panel=P_MODEL,
-        ),
-    ] = "auto",
-    compute_type: Annotated[
-        str,
-        typer.Option(help="auto, int8, int8_float16, float16, float32.", rich_help_panel=P_MODEL),
-    ] = "auto",
-    threads: Annotated[
-        int, typer.Option(min=0, help="CPU threads (0: every core).", rich_help_panel=P_MODEL)
-    ] = 0,
+    model: opt.Model = DEFAULT_MODEL,
+    device: opt.Device = "auto",
+    compute_type: opt.ComputeType = "auto",
+    threads: opt.Threads = 0,
     language: Annotated[
         str | None,
         typer.Option(
@@ -164,10 +143,8 @@ def live(
             rich_help_panel=P_LIVE,
         ),
     ] = None,
-    task: Annotated[
-        str, typer.Option(help="transcribe, or translate (to English).", rich_help_panel=P_LIVE)
-    ] = "transcribe",
-    beam_size: Annotated[int, typer.Option(min=1, help="Beam size.", rich_help_panel=P_LIVE)] = 1,
+    task: opt.Task = "transcribe",
+    beam_size: opt.BeamSize = 1,
     step: Annotated[
         float,
         typer.Option(min=0.2, help="Seconds of new audio between decodes.", rich_help_panel=P_LIVE),
@@ -175,9 +152,9 @@ def live(
     diarize: Annotated[
         bool, typer.Option("--diarize", help="Not available live.", rich_help_panel=P_LIVE)
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Debug logs and tracebacks.")] = False,
+    quiet: opt.Quiet = False,
+    verbose: opt.Verbose = False,
+    debug: opt.Debug = False,
 ) -> None:
     """Transcribe a microphone, standard input or a live stream as it is spoken."""
     setup_logging(quiet=quiet, verbose=verbose, debug=debug)

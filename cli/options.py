@@ -337,6 +337,16 @@ Language = Annotated[
 
 BeamSize = Annotated[int, typer.Option(min=1, help="Beam size.", rich_help_panel=P_DECODE)]
 
+Task = Annotated[
+    str, typer.Option(help="transcribe, or translate (to English).", rich_help_panel=P_DECODE)
+]
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")]
+Debug = Annotated[
+    bool, typer.Option("--debug", help="Debug logs, and tracebacks for internal errors.")
+]
+
 WordTimestamps = Annotated[
     bool, typer.Option("--word-timestamps", help="Time every word.", rich_help_panel=P_DECODE)
 ]
