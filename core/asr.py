@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ffscribe.core.checkpoint import PartDone
-from ffscribe.core.engine import LocalParts, PartRunner, ProgressCallback, RunContext
+from ffscribe.core.engine import (
+    LocalParts,
+    PartRunner,
+    ProgressCallback,
+    RunContext,
+    SegmentCallback,
+)
 from ffscribe.core.errors import Cancelled, EnvironmentMissing, UsageError
 from ffscribe.core.languages import (
     Run,
@@ -181,8 +187,19 @@ class Recognizer:
         prompted with the text before its cut: on a small CPU, two one-thread workers nearly
         double throughput where more threads barely help. Whether and where it is cut depends
         on the input and the options alone, so a run gives the same text whatever else the
-        workers are doing, and a run killed half way resumes from `context.checkpoint`."""
+        workers are doing, and a run killed half way resumes from `context.checkpoint`.
+        `context.segment` hears each segment once it is final, in order: as it is decoded
+        (one piece, the language known), as each part's run of finished parts completes, or
+        with the result (a piece whose language may still make it decode again)."""
         ctx = context or RunContext(progress=progress)
+        if ctx.segment is None:
+            return self._recognize(audio, options, ctx)
+        stream = _InOrder(ctx.segment)
+        found = self._recognize(audio, options, replace(ctx, segment=stream.hear))
+        stream.rest(found.segments)
+        return found
+
+    def _recognize(self, audio: Audio, options: DecodeOptions, ctx: RunContext) -> Recognition:
         kwargs = _transcribe_kwargs(options)
         if options.batch_size > 1:
             return self._recognize_batched(audio, kwargs, options.batch_size, ctx)
@@ -225,10 +242,12 @@ class Recognizer:
             screening(self.model, kwargs["language"], self.rule) if listening else nullcontext()
         )
         info = None
+        # While the language is watched, what is found may be decoded again: heard at the end.
+        collecting = replace(ctx, segment=None) if listening and ctx.segment else ctx
         try:
             with watch as screen:
                 segments, info = self._transcribe(samples, kwargs, voiced)
-                found = _collect(segments, offset, duration, ctx)
+                found = _collect(segments, offset, duration, collecting)
         except SwitchHeard as heard:
             running = kwargs["language"] or (str(info.language) if info else None)
             log.debug("another language heard (%s): decoding region by region", heard)
@@ -328,6 +347,7 @@ class Recognizer:
         rate = audio.sample_rate
         auto = self._auto(kwargs)  # each part finds its own languages
         tracker = _PartsProgress(ctx, audio.duration, len(parts))
+        finished = _InOrder(ctx.segment) if ctx.segment else None
         pieces = [audio.samples[a:b] for a, b in parts]
         # Each part gets the features the whole input would have: the voice detector runs
         # over the whole, its speech split at the cuts, and the log-mel floor is set by the
@@ -366,6 +386,8 @@ class Recognizer:
             if index in resumed:
                 a, b = parts[index]
                 tracker.callback(index)((b - a) / rate, (b - a) / rate)
+                if finished is not None:
+                    finished.part(index, resumed[index].segments)
                 return resumed[index].segments
             try:
                 found = decode_part(index, top)
@@ -375,6 +397,8 @@ class Recognizer:
                 raise
             if ctx.checkpoint is not None:
                 ctx.checkpoint.save(index, PartDone(found, *detected.result()))
+            if finished is not None:
+                finished.part(index, found)
             return found
 
         def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
@@ -612,6 +636,40 @@ def _encode_first_window_once(model: WhisperModel) -> None:
     model.encode = encode_once
 
 
+class _InOrder:
+    """Hands a segment callback each segment once, in transcript order, numbered as in the
+    result: those heard as they became final, the runs of parts finished from the first
+    (parts end in any order), then whatever of the result was not heard yet."""
+
+    def __init__(self, callback: SegmentCallback) -> None:
+        self.callback = callback
+        self.sent = 0
+        self.parts: dict[int, tuple[Segment, ...]] = {}
+        self.next_part = 0
+        self.lock = threading.Lock()
+
+    def hear(self, segment: Segment) -> None:
+        with self.lock:
+            self._send(segment)
+
+    def part(self, index: int, segments: tuple[Segment, ...]) -> None:
+        with self.lock:
+            self.parts[index] = segments
+            while self.next_part in self.parts:
+                for segment in self.parts.pop(self.next_part):
+                    self._send(segment)
+                self.next_part += 1
+
+    def rest(self, segments: Sequence[Segment]) -> None:
+        with self.lock:
+            for segment in segments[self.sent :]:
+                self._send(segment)
+
+    def _send(self, segment: Segment) -> None:
+        self.callback(replace(segment, id=self.sent))
+        self.sent += 1
+
+
 class _PartsProgress:
     """Sums the progress of parts decoded at once into one (done, total) for the caller, and
     stops every part at its next segment once one part failed or the run was cancelled."""
@@ -702,6 +760,7 @@ def _collect(
     into [offset, offset + duration] so timestamps stay monotonic and inside the input.
     `check` runs before each segment is decoded and raises to stop (a cancel); a RunContext
     gives both."""
+    ctx = None
     if isinstance(progress, RunContext):
         ctx = progress
         progress, check = ctx.progress, ctx.check
@@ -730,6 +789,8 @@ def _collect(
             )
         )
         last_end = end
+        if ctx is not None and ctx.segment is not None:
+            ctx.segment(out[-1])
         if progress is not None:
             progress(end - offset, duration)
     if progress is not None:

@@ -25,11 +25,12 @@ from ffscribe.core.errors import Cancelled
 if TYPE_CHECKING:
     from ffscribe.core.checkpoint import Checkpoint
     from ffscribe.core.pipeline import Pipeline, PipelineOptions
-    from ffscribe.core.transcript import Source, Transcript
+    from ffscribe.core.transcript import Segment, Source, Transcript
 
 log = logging.getLogger("ffscribe.engine")
 T = TypeVar("T")
 ProgressCallback = Callable[[float, float], None]  # (seconds done, seconds in all)
+SegmentCallback = Callable[["Segment"], None]  # each segment once final, in transcript order
 
 
 class PartRunner(Protocol):
@@ -51,6 +52,9 @@ class RunContext:
     parts: PartRunner | None = None  # None: a pool of its own, for the duration of the run
     checkpoint: Checkpoint | None = None
     within: RunContext | None = None  # the run this one is a piece of (a part of an input)
+    # Hears each recognized segment as soon as it is final, in order (a front end's stream);
+    # a piece's context has none: the Recognizer orders what its pieces found.
+    segment: SegmentCallback | None = None
 
     def check(self) -> None:
         """Raise Cancelled once this run, or the one it is a piece of, was stopped."""
@@ -149,6 +153,7 @@ class Job:
         warn: Callable[[str], None] | None,
         checkpoint: Checkpoint | None,
         options: PipelineOptions | None = None,
+        segment: SegmentCallback | None = None,
     ) -> None:
         self.engine = engine
         self.options = options
@@ -156,7 +161,9 @@ class Job:
         self.path = path
         self.stop = threading.Event()
         self._future: Future[Transcript] = Future()
-        self._context = RunContext(progress, warn, self.stop, _JobParts(engine, self), checkpoint)
+        self._context = RunContext(
+            progress, warn, self.stop, _JobParts(engine, self), checkpoint, segment=segment
+        )
         self._source = source
 
     def cancel(self) -> None:
@@ -224,14 +231,17 @@ class Engine:
         warn: Callable[[str], None] | None = None,
         checkpoint: Checkpoint | None = None,
         options: PipelineOptions | None = None,
+        segment: SegmentCallback | None = None,
     ) -> Job:
         """Queue one input (a local path, or "pipe:") behind those submitted before it.
         `options` replaces the pipeline's own for this input (a request's language, format
-        needs, speakers), with the same model, so the models stay loaded."""
+        needs, speakers), with the same model, so the models stay loaded. `segment` hears
+        each recognized segment as it is final, in order, on a worker thread."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine is closed")
-            job = Job(self, next(self._seq), path, source, progress, warn, checkpoint, options)
+            seq = next(self._seq)
+            job = Job(self, seq, path, source, progress, warn, checkpoint, options, segment)
             self._jobs = [j for j in self._jobs if not j.done()] + [job]
             self._start_workers()
         self._put((1, job.seq, 0), job._run)

@@ -28,7 +28,7 @@ from ffscribe.core.download import FetchOptions
 from ffscribe.core.engine import Engine, Job
 from ffscribe.core.errors import Cancelled, TranscribeError
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
-from ffscribe.core.transcript import Source, Transcript
+from ffscribe.core.transcript import Segment, Source, Transcript
 
 log = logging.getLogger("ffscribe.serve")
 _COPY_CHUNK = 1 << 20
@@ -177,6 +177,7 @@ class Service:
         *,
         source: Source | None = None,
         on_progress: Callable[[float, float], None] | None = None,
+        on_segment: Callable[[Segment], None] | None = None,
     ) -> Transcript:
         """Run one input on the engine and wait for it without holding the event loop;
         past the request timeout the job is cancelled and 504 answers."""
@@ -185,7 +186,9 @@ class Service:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._waiters, self._check_duration, path)  # runs ffmpeg
         started = time.monotonic()
-        job = self._engine.submit(path, source=source, options=options, progress=on_progress)
+        job = self._engine.submit(
+            path, source=source, options=options, progress=on_progress, segment=on_segment
+        )
         try:
             result = await loop.run_in_executor(self._waiters, _wait, job, self.limits)
         finally:
@@ -226,7 +229,9 @@ def _wait(job: Job, limits: Limits) -> Transcript:
     """The job's Transcript, its failure as an ApiError (Cancelled is a KeyboardInterrupt,
     which must never reach the event loop)."""
     try:
-        return job.result(limits.request_timeout)
+        transcript = job.result(limits.request_timeout)
+        log.debug("job %d finished: %d segments", job.seq, len(transcript.segments))
+        return transcript
     except FutureTimeout:
         raise ApiError(
             504,
