@@ -45,6 +45,7 @@ class Limits:
     shutdown_grace: float = 30.0  # seconds SIGTERM waits for running requests
     fetch: FetchOptions = field(default_factory=FetchOptions)
     allowed_dirs: tuple[Path, ...] = ()  # server-side paths a PaddleX request may name
+    batch_retention: float = 7 * 86400.0  # seconds a finished batch is kept; 0: for ever
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.cli.serve.conftest import API_KEY, Server, start
+from tests.cli.serve.conftest import API_KEY, Server
 from tests.conftest import MEDIA, TEST_MODEL
 
 SPEECH = MEDIA / "speech.wav"
@@ -167,15 +167,6 @@ def test_diarized_json_labels_two_speakers(client: openai.OpenAI) -> None:
     assert len({s.speaker for s in segments}) == 2
     starts = [s.start for s in segments]
     assert starts == sorted(starts) and all(s.start <= s.end for s in segments)
-
-
-@pytest.fixture(scope="module")
-def multilingual(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server of the multilingual base model (translations), one worker (a long input is
-    decoded in one piece, window by window) and debug logs (what the stream sent when)."""
-    srv = start(tmp_path_factory.mktemp("base"), "--model", "base", "--jobs", "1", "--debug")
-    yield srv
-    assert srv.stop() == 0, srv.log.read_text()
 
 
 @pytest.fixture(scope="module")
