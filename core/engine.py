@@ -196,7 +196,7 @@ _STOP = (2, 0, 0)  # after every unit of work
 
 @dataclass(order=True)
 class _Unit:
-    key: tuple[int, int, int]  # (0 part / 1 input / 2 stop, job number, part number)
+    key: tuple[int, int, int]  # (0 part or call / 1 input / 2 stop, job number, part number)
     run: Callable[[], None] = field(compare=False)
 
 
@@ -246,6 +246,18 @@ class Engine:
             self._start_workers()
         self._put((1, job.seq, 0), job._run)
         return job
+
+    def call(self, fn: Callable[[], T]) -> Future[T]:
+        """Run `fn` (model work that is not a whole input: a live session's decode step) on
+        the next free worker, ahead of inputs not started, so the workers bound all model
+        work at once and a live step never waits for a whole file."""
+        task = _Task(fn)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            self._start_workers()
+            self._put((0, next(self._seq), 0), task.run)
+        return task.future
 
     def run(self, paths: Iterable[str]) -> list[Transcript]:
         """Every path's Transcript, in order (a convenience over submit)."""

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from ffscribe.cli.serve.errors import ApiError, from_transcribe_error
 from ffscribe.cli.to_core import temperatures
@@ -31,6 +31,7 @@ from ffscribe.core.pipeline import Pipeline, PipelineOptions
 from ffscribe.core.transcript import Segment, Source, Transcript
 
 log = logging.getLogger("ffscribe.serve")
+T = TypeVar("T")
 _COPY_CHUNK = 1 << 20
 
 
@@ -196,6 +197,17 @@ class Service:
             job.cancel()  # a no-op once it is done; stops it when the client went away
         self._record(time.monotonic() - started)
         return result
+
+    def on_engine(self, work: Callable[[], T]) -> T:
+        """Run model work that is not a whole input (a live session's decode step) on the
+        engine's workers, and wait for it: call from a thread, never the event loop."""
+        if self._engine is None or not self.ready:
+            raise ApiError(503, "the server is not ready", type="server_error", code="not_ready")
+        try:
+            future = self._engine.call(work)
+        except RuntimeError:  # closed: the server is stopping
+            raise ApiError(503, "the server is shutting down", code="shutting_down") from None
+        return future.result()
 
     def _check_duration(self, path: str) -> None:
         from ffscribe.core.media import stated_duration
