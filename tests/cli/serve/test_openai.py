@@ -171,13 +171,14 @@ def test_diarized_json_labels_two_speakers(client: openai.OpenAI) -> None:
 
 @pytest.fixture(scope="module")
 def two_windows(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """39 s: long_speech.wav twice, two of Whisper's 30 s windows."""
+    """31 s: long_speech.wav and its first three sentences again, two of Whisper's 30 s
+    windows."""
     with wave.open(str(MEDIA / "long_speech.wav")) as wav:
         params, frames = wav.getparams(), wav.readframes(wav.getnframes())
     path = tmp_path_factory.mktemp("stream") / "twice.wav"
     with wave.open(str(path), "wb") as out:
         out.setparams(params)
-        out.writeframes(frames * 2)
+        out.writeframes(frames + frames[: int(11.6 * 16000) * 2])  # up to the 4th sentence
     return path
 
 
@@ -203,12 +204,9 @@ def test_stream_deltas_come_while_the_job_decodes(multilingual: Server, two_wind
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the client marks translations so
 def test_translation_of_spanish_speech_is_english(multilingual: Server) -> None:
     """`spanish.wav` ("Buenos días a todos, hoy hablamos del tiempo en Madrid y en
-    Barcelona.") comes back in English through the client's translations call; the same
-    file transcribed stays Spanish."""
+    Barcelona.") comes back in English through the client's translations call."""
     client = openai.OpenAI(base_url=multilingual.v1, api_key="any", max_retries=0, timeout=300)
     with (MEDIA / "spanish.wav").open("rb") as fh:
         english = client.audio.translations.create(file=fh, model="whisper-1")
-    with (MEDIA / "spanish.wav").open("rb") as fh:
-        spanish = client.audio.transcriptions.create(file=fh, model="whisper-1")
     assert {"good", "morning", "today"} <= set(english.text.lower().replace(",", "").split())
-    assert "buenos" in spanish.text.lower() and "morning" not in spanish.text.lower()
+    assert "buenos" not in english.text.lower()
