@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ffscribe.asr")
 
 CONTEXT_SECONDS = 20.0  # speech before a cut decoded to prompt the part after it
+WINDOW_SECONDS = 30.0  # what Whisper reads at once
 
 
 @dataclass(frozen=True)
@@ -242,12 +243,13 @@ class Recognizer:
             screening(self.model, kwargs["language"], self.rule) if listening else nullcontext()
         )
         info = None
-        # While the language is watched, what is found may be decoded again: heard at the end.
-        collecting = replace(ctx, segment=None) if listening and ctx.segment else ctx
         try:
             with watch as screen:
                 segments, info = self._transcribe(samples, kwargs, voiced)
-                found = _collect(segments, offset, duration, collecting)
+                # While the language is watched, what is found may be decoded again: the
+                # segments are heard with the result instead.
+                label = detected or (str(info.language), float(info.language_probability))
+                found = _collect(segments, offset, duration, _labelling(ctx, label, listening))
         except SwitchHeard as heard:
             running = kwargs["language"] or (str(info.language) if info else None)
             log.debug("another language heard (%s): decoding region by region", heard)
@@ -333,7 +335,9 @@ class Recognizer:
                         audio.samples, kwargs, None, audio.offset, ctx, runs, first, batch
                     )
         segments, info = pipeline.transcribe(audio.samples, batch_size=batch, **kwargs)
-        return _recognition(_collect(segments, audio.offset, audio.duration, ctx), info)
+        label = (str(info.language), float(info.language_probability))
+        decoded = _collect(segments, audio.offset, audio.duration, _labelling(ctx, label))
+        return _recognition(decoded, info)
 
     def _recognize_parts(
         self,
@@ -401,6 +405,21 @@ class Recognizer:
                 finished.part(index, found)
             return found
 
+        def early(index: int) -> RunContext:
+            """Part `index`'s context; the first part's (languages not watched) hands on
+            each segment ending a Whisper window before the cut: only the last window's
+            tail may yet be dropped as filler (trim_cut_tail), and no part precedes it."""
+            piece = tracker.context(index)
+            if finished is None or index or auto:
+                return piece
+            head, safe = finished, _before_last_window(voiced[0], pieces[0].size, audio.offset)
+
+            def hear(segment: Segment) -> None:
+                if segment.end <= safe:
+                    head.early(segment)
+
+            return replace(piece, segment=hear)
+
         def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
             tracker.check()  # a part still queued when the run was cancelled or failed
             a = parts[index][0]
@@ -418,7 +437,7 @@ class Recognizer:
                     part_kwargs,
                     voiced[index],
                     audio.offset + a / rate,
-                    tracker.context(index),
+                    early(index),
                     auto=auto,
                     detected=detected.result(),
                 ).segments
@@ -646,14 +665,24 @@ class _InOrder:
         self.sent = 0
         self.parts: dict[int, tuple[Segment, ...]] = {}
         self.next_part = 0
+        self.ahead = 0  # the first part's segments heard before it ended
         self.lock = threading.Lock()
 
     def hear(self, segment: Segment) -> None:
         with self.lock:
             self._send(segment)
 
+    def early(self, segment: Segment) -> None:
+        """A segment of the first part, final before the part ends (heard once, here)."""
+        with self.lock:
+            if self.next_part == 0:
+                self._send(segment)
+                self.ahead += 1
+
     def part(self, index: int, segments: tuple[Segment, ...]) -> None:
         with self.lock:
+            if index == 0:
+                segments, self.ahead = segments[self.ahead :], 0
             self.parts[index] = segments
             while self.next_part in self.parts:
                 for segment in self.parts.pop(self.next_part):
@@ -704,6 +733,29 @@ class _PartsProgress:
         self.stop.set()
         for piece in self.pieces:
             piece.stop.set()
+
+
+def _before_last_window(voiced: list[dict[str, int]] | None, size: int, offset: float) -> float:
+    """The time (from `offset`) a segment must end by to lie before the last Whisper window
+    of a piece of `size` samples: a window's length of what Whisper reads (the voiced
+    ranges, with VAD) still follows it. -inf when the piece is shorter."""
+    left = int(WINDOW_SECONDS * SAMPLE_RATE)
+    for chunk in reversed(voiced if voiced is not None else [{"start": 0, "end": size}]):
+        if chunk["end"] - chunk["start"] >= left:
+            return offset + (chunk["end"] - left) / SAMPLE_RATE
+        left -= chunk["end"] - chunk["start"]
+    return float("-inf")
+
+
+def _labelling(ctx: RunContext, label: tuple[str, float], hold: bool = False) -> RunContext:
+    """`ctx` with its segment callback handed each segment labelled with `label` (language,
+    probability), as the result will have it; with `hold`, no callback: heard later."""
+    hear = ctx.segment
+    if hear is None:
+        return ctx
+    if hold:
+        return replace(ctx, segment=None)
+    return replace(ctx, segment=lambda s: hear(labelled((s,), *label)[0]))
 
 
 def _recognition(segments: tuple[Segment, ...], info: Any) -> Recognition:
