@@ -171,14 +171,15 @@ def test_diarized_json_labels_two_speakers(client: openai.OpenAI) -> None:
 
 @pytest.fixture(scope="module")
 def two_windows(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """31 s: long_speech.wav and its first three sentences again, two of Whisper's 30 s
-    windows."""
+    """59 s: long_speech.wav three times. The voice detector drops its pauses, so Whisper
+    reads about 50 s: two windows, the second long enough (about 20 s of speech) that the
+    first one's deltas are out well before it is decoded (31 s was one window, a race)."""
     with wave.open(str(MEDIA / "long_speech.wav")) as wav:
         params, frames = wav.getparams(), wav.readframes(wav.getnframes())
-    path = tmp_path_factory.mktemp("stream") / "twice.wav"
+    path = tmp_path_factory.mktemp("stream") / "thrice.wav"
     with wave.open(str(path), "wb") as out:
         out.setparams(params)
-        out.writeframes(frames + frames[: int(11.6 * 16000) * 2])  # up to the 4th sentence
+        out.writeframes(frames * 3)
     return path
 
 
