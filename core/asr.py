@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ffscribe.core.checkpoint import PartDone
-from ffscribe.core.engine import LocalParts, PartRunner, ProgressCallback, RunContext
+from ffscribe.core.engine import (
+    LocalParts,
+    PartRunner,
+    ProgressCallback,
+    RunContext,
+    SegmentCallback,
+)
 from ffscribe.core.errors import Cancelled, EnvironmentMissing, UsageError
 from ffscribe.core.languages import (
     Run,
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ffscribe.asr")
 
 CONTEXT_SECONDS = 20.0  # speech before a cut decoded to prompt the part after it
+WINDOW_SECONDS = 30.0  # what Whisper reads at once
 
 
 @dataclass(frozen=True)
@@ -180,8 +187,19 @@ class Recognizer:
         prompted with the text before its cut: on a small CPU, two one-thread workers nearly
         double throughput where more threads barely help. Whether and where it is cut depends
         on the input and the options alone, so a run gives the same text whatever else the
-        workers are doing, and a run killed half way resumes from `context.checkpoint`."""
+        workers are doing, and a run killed half way resumes from `context.checkpoint`.
+        `context.segment` hears each segment once it is final, in order: as it is decoded
+        (one piece, the language known), as each part's run of finished parts completes, or
+        with the result (a piece whose language may still make it decode again)."""
         ctx = context or RunContext(progress=progress)
+        if ctx.segment is None:
+            return self._recognize(audio, options, ctx)
+        stream = _InOrder(ctx.segment)
+        found = self._recognize(audio, options, replace(ctx, segment=stream.hear))
+        stream.rest(found.segments)
+        return found
+
+    def _recognize(self, audio: Audio, options: DecodeOptions, ctx: RunContext) -> Recognition:
         kwargs = _transcribe_kwargs(options)
         if options.batch_size > 1:
             return self._recognize_batched(audio, kwargs, options.batch_size, ctx)
@@ -227,7 +245,10 @@ class Recognizer:
         try:
             with watch as screen:
                 segments, info = self._transcribe(samples, kwargs, voiced)
-                found = _collect(segments, offset, duration, ctx)
+                # While the language is watched, what is found may be decoded again: the
+                # segments are heard with the result instead.
+                label = detected or (str(info.language), float(info.language_probability))
+                found = _collect(segments, offset, duration, _labelling(ctx, label, listening))
         except SwitchHeard as heard:
             running = kwargs["language"] or (str(info.language) if info else None)
             log.debug("another language heard (%s): decoding region by region", heard)
@@ -313,7 +334,9 @@ class Recognizer:
                         audio.samples, kwargs, None, audio.offset, ctx, runs, first, batch
                     )
         segments, info = pipeline.transcribe(audio.samples, batch_size=batch, **kwargs)
-        return _recognition(_collect(segments, audio.offset, audio.duration, ctx), info)
+        label = (str(info.language), float(info.language_probability))
+        decoded = _collect(segments, audio.offset, audio.duration, _labelling(ctx, label))
+        return _recognition(decoded, info)
 
     def _recognize_parts(
         self,
@@ -327,6 +350,7 @@ class Recognizer:
         rate = audio.sample_rate
         auto = self._auto(kwargs)  # each part finds its own languages
         tracker = _PartsProgress(ctx, audio.duration, len(parts))
+        finished = _InOrder(ctx.segment) if ctx.segment else None
         pieces = [audio.samples[a:b] for a, b in parts]
         # Each part gets the features the whole input would have: the voice detector runs
         # over the whole, its speech split at the cuts, and the log-mel floor is set by the
@@ -365,6 +389,8 @@ class Recognizer:
             if index in resumed:
                 a, b = parts[index]
                 tracker.callback(index)((b - a) / rate, (b - a) / rate)
+                if finished is not None:
+                    finished.part(index, resumed[index].segments)
                 return resumed[index].segments
             try:
                 found = decode_part(index, top)
@@ -374,7 +400,24 @@ class Recognizer:
                 raise
             if ctx.checkpoint is not None:
                 ctx.checkpoint.save(index, PartDone(found, *detected.result()))
+            if finished is not None:
+                finished.part(index, found)
             return found
+
+        def early(index: int) -> RunContext:
+            """Part `index`'s context; the first part's (languages not watched) hands on
+            each segment ending a Whisper window before the cut: only the last window's
+            tail may yet be dropped as filler (trim_cut_tail), and no part precedes it."""
+            piece = tracker.context(index)
+            if finished is None or index or auto:
+                return piece
+            head, safe = finished, _before_last_window(voiced[0], pieces[0].size, audio.offset)
+
+            def hear(segment: Segment) -> None:
+                if segment.end <= safe:
+                    head.early(segment)
+
+            return replace(piece, segment=hear)
 
         def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
             tracker.check()  # a part still queued when the run was cancelled or failed
@@ -393,7 +436,7 @@ class Recognizer:
                     part_kwargs,
                     voiced[index],
                     audio.offset + a / rate,
-                    tracker.context(index),
+                    early(index),
                     auto=auto,
                     detected=detected.result(),
                 ).segments
@@ -611,6 +654,50 @@ def _encode_first_window_once(model: WhisperModel) -> None:
     model.encode = encode_once
 
 
+class _InOrder:
+    """Hands a segment callback each segment once, in transcript order, numbered as in the
+    result: those heard as they became final, the runs of parts finished from the first
+    (parts end in any order), then whatever of the result was not heard yet."""
+
+    def __init__(self, callback: SegmentCallback) -> None:
+        self.callback = callback
+        self.sent = 0
+        self.parts: dict[int, tuple[Segment, ...]] = {}
+        self.next_part = 0
+        self.ahead = 0  # the first part's segments heard before it ended
+        self.lock = threading.Lock()
+
+    def hear(self, segment: Segment) -> None:
+        with self.lock:
+            self._send(segment)
+
+    def early(self, segment: Segment) -> None:
+        """A segment of the first part, final before the part ends (heard once, here)."""
+        with self.lock:
+            if self.next_part == 0:
+                self._send(segment)
+                self.ahead += 1
+
+    def part(self, index: int, segments: tuple[Segment, ...]) -> None:
+        with self.lock:
+            if index == 0:
+                segments, self.ahead = segments[self.ahead :], 0
+            self.parts[index] = segments
+            while self.next_part in self.parts:
+                for segment in self.parts.pop(self.next_part):
+                    self._send(segment)
+                self.next_part += 1
+
+    def rest(self, segments: Sequence[Segment]) -> None:
+        with self.lock:
+            for segment in segments[self.sent :]:
+                self._send(segment)
+
+    def _send(self, segment: Segment) -> None:
+        self.callback(replace(segment, id=self.sent))
+        self.sent += 1
+
+
 class _PartsProgress:
     """Sums the progress of parts decoded at once into one (done, total) for the caller, and
     stops every part at its next segment once one part failed or the run was cancelled."""
@@ -645,6 +732,29 @@ class _PartsProgress:
         self.stop.set()
         for piece in self.pieces:
             piece.stop.set()
+
+
+def _before_last_window(voiced: list[dict[str, int]] | None, size: int, offset: float) -> float:
+    """The time (from `offset`) a segment must end by to lie before the last Whisper window
+    of a piece of `size` samples: a window's length of what Whisper reads (the voiced
+    ranges, with VAD) still follows it. -inf when the piece is shorter."""
+    left = int(WINDOW_SECONDS * SAMPLE_RATE)
+    for chunk in reversed(voiced if voiced is not None else [{"start": 0, "end": size}]):
+        if chunk["end"] - chunk["start"] >= left:
+            return offset + (chunk["end"] - left) / SAMPLE_RATE
+        left -= chunk["end"] - chunk["start"]
+    return float("-inf")
+
+
+def _labelling(ctx: RunContext, label: tuple[str, float], hold: bool = False) -> RunContext:
+    """`ctx` with its segment callback handed each segment labelled with `label` (language,
+    probability), as the result will have it; with `hold`, no callback: heard later."""
+    hear = ctx.segment
+    if hear is None:
+        return ctx
+    if hold:
+        return replace(ctx, segment=None)
+    return replace(ctx, segment=lambda s: hear(labelled((s,), *label)[0]))
 
 
 def _recognition(segments: tuple[Segment, ...], info: Any) -> Recognition:
@@ -701,6 +811,7 @@ def _collect(
     into [offset, offset + duration] so timestamps stay monotonic and inside the input.
     `check` runs before each segment is decoded and raises to stop (a cancel); a RunContext
     gives both."""
+    ctx = None
     if isinstance(progress, RunContext):
         ctx = progress
         progress, check = ctx.progress, ctx.check
@@ -729,6 +840,8 @@ def _collect(
             )
         )
         last_end = end
+        if ctx is not None and ctx.segment is not None:
+            ctx.segment(out[-1])
         if progress is not None:
             progress(end - offset, duration)
     if progress is not None:

@@ -25,11 +25,12 @@ from ffscribe.core.errors import Cancelled
 if TYPE_CHECKING:
     from ffscribe.core.checkpoint import Checkpoint
     from ffscribe.core.pipeline import Pipeline, PipelineOptions
-    from ffscribe.core.transcript import Source, Transcript
+    from ffscribe.core.transcript import Segment, Source, Transcript
 
 log = logging.getLogger("ffscribe.engine")
 T = TypeVar("T")
 ProgressCallback = Callable[[float, float], None]  # (seconds done, seconds in all)
+SegmentCallback = Callable[["Segment"], None]  # each segment once final, in transcript order
 
 
 class PartRunner(Protocol):
@@ -51,6 +52,9 @@ class RunContext:
     parts: PartRunner | None = None  # None: a pool of its own, for the duration of the run
     checkpoint: Checkpoint | None = None
     within: RunContext | None = None  # the run this one is a piece of (a part of an input)
+    # Hears each recognized segment as soon as it is final, in order (a front end's stream);
+    # a piece's context has none: the Recognizer orders what its pieces found.
+    segment: SegmentCallback | None = None
 
     def check(self) -> None:
         """Raise Cancelled once this run, or the one it is a piece of, was stopped."""
@@ -149,6 +153,7 @@ class Job:
         warn: Callable[[str], None] | None,
         checkpoint: Checkpoint | None,
         options: PipelineOptions | None = None,
+        segment: SegmentCallback | None = None,
     ) -> None:
         self.engine = engine
         self.options = options
@@ -156,7 +161,9 @@ class Job:
         self.path = path
         self.stop = threading.Event()
         self._future: Future[Transcript] = Future()
-        self._context = RunContext(progress, warn, self.stop, _JobParts(engine, self), checkpoint)
+        self._context = RunContext(
+            progress, warn, self.stop, _JobParts(engine, self), checkpoint, segment=segment
+        )
         self._source = source
 
     def cancel(self) -> None:
@@ -189,7 +196,7 @@ _STOP = (2, 0, 0)  # after every unit of work
 
 @dataclass(order=True)
 class _Unit:
-    key: tuple[int, int, int]  # (0 part / 1 input / 2 stop, job number, part number)
+    key: tuple[int, int, int]  # (0 part or call / 1 input / 2 stop, job number, part number)
     run: Callable[[], None] = field(compare=False)
 
 
@@ -224,18 +231,33 @@ class Engine:
         warn: Callable[[str], None] | None = None,
         checkpoint: Checkpoint | None = None,
         options: PipelineOptions | None = None,
+        segment: SegmentCallback | None = None,
     ) -> Job:
         """Queue one input (a local path, or "pipe:") behind those submitted before it.
         `options` replaces the pipeline's own for this input (a request's language, format
-        needs, speakers), with the same model, so the models stay loaded."""
+        needs, speakers), with the same model, so the models stay loaded. `segment` hears
+        each recognized segment as it is final, in order, on a worker thread."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine is closed")
-            job = Job(self, next(self._seq), path, source, progress, warn, checkpoint, options)
+            seq = next(self._seq)
+            job = Job(self, seq, path, source, progress, warn, checkpoint, options, segment)
             self._jobs = [j for j in self._jobs if not j.done()] + [job]
             self._start_workers()
         self._put((1, job.seq, 0), job._run)
         return job
+
+    def call(self, fn: Callable[[], T]) -> Future[T]:
+        """Run `fn` (model work that is not a whole input: a live session's decode step) on
+        the next free worker, ahead of inputs not started, so the workers bound all model
+        work at once and a live step never waits for a whole file."""
+        task = _Task(fn)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            self._start_workers()
+            self._put((0, next(self._seq), 0), task.run)
+        return task.future
 
     def run(self, paths: Iterable[str]) -> list[Transcript]:
         """Every path's Transcript, in order (a convenience over submit)."""

@@ -461,9 +461,15 @@ class Pipeline:
             if ctx.progress is not None:
                 ctx.progress(audio.duration, audio.duration)
             return Recognition((), decode.language or "", 0.0)
-        found = self.recognizer.recognize(_silenced(audio, skipped), decode, context=ctx)
+        # Segments found inside music are dropped below: none is final until then.
+        quiet = replace(ctx, segment=None)
+        found = self.recognizer.recognize(_silenced(audio, skipped), decode, context=quiet)
         kept = [s for s in found.segments if _share_inside(s, skipped) <= 0.5]
-        return replace(found, segments=tuple(replace(s, id=i) for i, s in enumerate(kept)))
+        segments = tuple(replace(s, id=i) for i, s in enumerate(kept))
+        if ctx.segment is not None:
+            for segment in segments:
+                ctx.segment(segment)
+        return replace(found, segments=segments)
 
 
 def _complete(opts: PipelineOptions) -> PipelineOptions:

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from ffscribe.cli.serve import batches, openai_api, paddlex_api
+from ffscribe.cli.serve import batches, live_api, openai_api, paddlex_api
 from ffscribe.cli.serve.batches import BatchRunner, BatchStore
 from ffscribe.cli.serve.errors import ApiError, from_transcribe_error
 from ffscribe.cli.serve.guard import Guard, Oversize, error_body, too_large
@@ -43,6 +43,8 @@ def create_app(service: Service, *, api_key: str | None, data_dir: Path) -> Guar
     app.include_router(openai_api.router)
     app.include_router(paddlex_api.router)
     app.include_router(batches.router)
+    app.include_router(live_api.router)
+    app.state.api_key = api_key.encode("utf-8") if api_key else None  # WS /v1/live checks it
     _handlers(app, service)
 
     @app.get("/health")

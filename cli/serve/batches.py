@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import re
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -90,6 +91,43 @@ class BatchStore:
         body = {"code": error.code or str(error.status), "message": error.message}
         atomic_write_text(self.root / task_id / f"{n}.error.json", json.dumps(body))
 
+    def finished_at(self, task_id: str) -> float | None:
+        """When the batch's last file ended (its newest outcome), or None while a file has
+        none."""
+        batch = self.batch(task_id)
+        if batch is None:
+            return None
+        times = []
+        for n in range(len(batch.get("file_urls", []))):
+            for path in (self.result(task_id, n), self.root / task_id / f"{n}.error.json"):
+                with contextlib.suppress(FileNotFoundError):
+                    times.append(path.stat().st_mtime)
+                    break
+            else:
+                return None
+        return max(times, default=None)
+
+    def remove_expired(self, retention: float, now: float | None = None) -> list[str]:
+        """Remove the batches finished more than `retention` seconds ago (results included);
+        a batch with a file still to run is kept however old. Returns the ids removed."""
+        if retention <= 0 or not self.root.is_dir():
+            return []
+        now = time.time() if now is None else now
+        removed = []
+        for folder in self.root.iterdir():
+            ended = self.finished_at(folder.name) if _ID.match(folder.name) else None
+            if ended is None or now - ended <= retention:
+                continue
+            # Renamed first: a reader never sees a batch half removed, only none.
+            doomed = folder.with_name(f".removing-{folder.name}")
+            with contextlib.suppress(FileNotFoundError):
+                folder.rename(doomed)
+                shutil.rmtree(doomed, ignore_errors=True)
+                removed.append(folder.name)
+        for leftover in self.root.glob(".removing-*"):  # a removal cut short by a kill
+            shutil.rmtree(leftover, ignore_errors=True)
+        return removed
+
     def unfinished(self) -> list[tuple[str, int]]:
         """Every file without an outcome, oldest batch first."""
         if not self.root.is_dir():
@@ -122,13 +160,31 @@ class BatchRunner:
         a file cut short by the end has no outcome, so the next start runs it again."""
         for item in await run_in_threadpool(self.store.unfinished):
             self.queue.put_nowait(item)
-        task = asyncio.create_task(self._work())
+        tasks = [asyncio.create_task(self._work()), asyncio.create_task(self._sweep())]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _sweep(self) -> None:
+        """Remove expired batches at start and then every tenth of the retention (at least
+        every hour), so a result stays at most about 10 % past its time."""
+        retention = self.service.limits.batch_retention
+        if retention <= 0:
+            return
+        while True:
+            try:
+                removed = await run_in_threadpool(self.store.remove_expired, retention)
+            except OSError:
+                log.exception("removing expired batches")
+            else:
+                for task_id in removed:
+                    log.info("removed batch %s: finished over %gs ago", task_id, retention)
+            await asyncio.sleep(min(max(retention / 10, 0.5), 3600.0))
 
     async def _work(self) -> None:
         while True:

@@ -110,6 +110,16 @@ def serve(
             rich_help_panel=P_SERVE,
         ),
     ] = 30.0,
+    batch_retention: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            metavar="SECONDS",
+            help="Remove a finished batch and its results this long after its last file "
+            "ended (default 7 days; 0 keeps them for ever).",
+            rich_help_panel=P_SERVE,
+        ),
+    ] = 7 * 86400.0,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -201,6 +211,7 @@ def serve(
         shutdown_grace=shutdown_grace,
         fetch=FetchOptions(max_bytes=max_download, deadline=download_deadline),
         allowed_dirs=tuple(p.resolve() for p in allow_path),
+        batch_retention=batch_retention,
     )
     where = _Where(host=host, port=port, data_dir=data_dir or _default_data_dir())
     code = _run(Pipeline(options), limits, where, api_key=api_key or None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from ffscribe.core.transcript import Segment, Transcript
 from ffscribe.formats import render
 
 router = APIRouter(prefix="/v1")
+stream_log = logging.getLogger("ffscribe.serve.stream")
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
 GRANULARITIES = ("word", "segment")
 MAX_FIELDS = 64
@@ -248,16 +250,29 @@ class _Stream(StreamingResponse):
 
 
 async def _events(service: Service, path: str, options: Any) -> AsyncIterator[str]:
-    """Server-sent events as the client expects: `transcript.text.delta` per segment, one
-    `transcript.text.done` with the whole text, then `[DONE]`; errors as an `error` event.
-    While the job runs, a comment line every few seconds keeps proxies from closing an idle
-    stream (SSE clients ignore comments)."""
-    job = asyncio.ensure_future(service.transcribe(path, options))
+    """Server-sent events as the client expects: a `transcript.text.delta` per segment as the
+    engine finds it final, one `transcript.text.done` with the whole text, then `[DONE]`;
+    errors as an `error` event. While nothing comes, a comment line every few seconds keeps
+    proxies from closing an idle stream (SSE clients ignore comments)."""
+    loop = asyncio.get_running_loop()
+    heard: asyncio.Queue[Segment] = asyncio.Queue()
+
+    def on_segment(segment: Segment) -> None:  # on a worker thread
+        loop.call_soon_threadsafe(heard.put_nowait, segment)
+
+    job = asyncio.ensure_future(service.transcribe(path, options, on_segment=on_segment))
+    sent: list[str] = []
     try:
-        while not job.done():
-            done, _ = await asyncio.wait({job}, timeout=KEEPALIVE_SECONDS)
-            if not done:
-                yield ": working\n\n"
+        while not job.done() or not heard.empty():
+            if heard.empty():
+                done, _ = await asyncio.wait({job}, timeout=KEEPALIVE_SECONDS)
+                if not done:
+                    yield ": working\n\n"
+                continue
+            delta = _delta(heard.get_nowait().text, sent)
+            if delta:
+                yield _event({"type": "transcript.text.delta", "delta": delta})
+                stream_log.debug("delta %d sent", len(sent))
         transcript = job.result()
     except ApiError as exc:
         yield _event(exc.openai())
@@ -265,10 +280,22 @@ async def _events(service: Service, path: str, options: Any) -> AsyncIterator[st
         return
     finally:
         job.cancel()  # the client went away: stop the job too
-    for segment in transcript.segments:
-        yield _event({"type": "transcript.text.delta", "delta": segment.text})
-    yield _event({"type": "transcript.text.done", "text": transcript.text})
+    text, streamed = transcript.text, "".join(sent)
+    if text.startswith(streamed):  # what later steps added (speakers split segments) or kept
+        if text[len(streamed) :]:
+            yield _event({"type": "transcript.text.delta", "delta": text[len(streamed) :]})
+    else:
+        stream_log.warning("the streamed deltas differ from the final text; done carries it")
+    yield _event({"type": "transcript.text.done", "text": text})
     yield "data: [DONE]\n\n"
+
+
+def _delta(text: str, sent: list[str]) -> str:
+    """A segment's text as the next delta: the whole text is stripped, so the first is too."""
+    delta = text if "".join(sent).strip() else text.lstrip()
+    if delta:
+        sent.append(delta)
+    return delta
 
 
 def _event(data: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from ffscribe.cli.serve.errors import ApiError, from_transcribe_error
 from ffscribe.cli.to_core import temperatures
@@ -28,9 +28,10 @@ from ffscribe.core.download import FetchOptions
 from ffscribe.core.engine import Engine, Job
 from ffscribe.core.errors import Cancelled, TranscribeError
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
-from ffscribe.core.transcript import Source, Transcript
+from ffscribe.core.transcript import Segment, Source, Transcript
 
 log = logging.getLogger("ffscribe.serve")
+T = TypeVar("T")
 _COPY_CHUNK = 1 << 20
 
 
@@ -45,6 +46,7 @@ class Limits:
     shutdown_grace: float = 30.0  # seconds SIGTERM waits for running requests
     fetch: FetchOptions = field(default_factory=FetchOptions)
     allowed_dirs: tuple[Path, ...] = ()  # server-side paths a PaddleX request may name
+    batch_retention: float = 7 * 86400.0  # seconds a finished batch is kept; 0: for ever
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ class Service:
         *,
         source: Source | None = None,
         on_progress: Callable[[float, float], None] | None = None,
+        on_segment: Callable[[Segment], None] | None = None,
     ) -> Transcript:
         """Run one input on the engine and wait for it without holding the event loop;
         past the request timeout the job is cancelled and 504 answers."""
@@ -185,13 +188,26 @@ class Service:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._waiters, self._check_duration, path)  # runs ffmpeg
         started = time.monotonic()
-        job = self._engine.submit(path, source=source, options=options, progress=on_progress)
+        job = self._engine.submit(
+            path, source=source, options=options, progress=on_progress, segment=on_segment
+        )
         try:
             result = await loop.run_in_executor(self._waiters, _wait, job, self.limits)
         finally:
             job.cancel()  # a no-op once it is done; stops it when the client went away
         self._record(time.monotonic() - started)
         return result
+
+    def on_engine(self, work: Callable[[], T]) -> T:
+        """Run model work that is not a whole input (a live session's decode step) on the
+        engine's workers, and wait for it: call from a thread, never the event loop."""
+        if self._engine is None or not self.ready:
+            raise ApiError(503, "the server is not ready", type="server_error", code="not_ready")
+        try:
+            future = self._engine.call(work)
+        except RuntimeError:  # closed: the server is stopping
+            raise ApiError(503, "the server is shutting down", code="shutting_down") from None
+        return future.result()
 
     def _check_duration(self, path: str) -> None:
         from ffscribe.core.media import stated_duration
@@ -226,7 +242,9 @@ def _wait(job: Job, limits: Limits) -> Transcript:
     """The job's Transcript, its failure as an ApiError (Cancelled is a KeyboardInterrupt,
     which must never reach the event loop)."""
     try:
-        return job.result(limits.request_timeout)
+        transcript = job.result(limits.request_timeout)
+        log.debug("job %d finished: %d segments", job.seq, len(transcript.segments))
+        return transcript
     except FutureTimeout:
         raise ApiError(
             504,

@@ -16,7 +16,7 @@ from ffscribe.core.engine import Engine
 from ffscribe.core.errors import Cancelled
 from ffscribe.core.options import DecodeOptions, ModelOptions
 from ffscribe.core.pipeline import Pipeline, PipelineOptions
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.transcript import Segment, Transcript
 from tests.conftest import MEDIA, TEST_MODEL
 
 
@@ -98,14 +98,29 @@ def test_finished_parts_are_kept_and_a_rerun_decodes_none_of_them(
 
     sidecar = Checkpoint(tmp_path / ".long.ffscribe-parts.json")
     tiny = pipeline()
+    seen: list[float] = []
+    heard: list[Segment] = []
+    again: list[Segment] = []
+    shares: list[float] = []  # the progress when each segment was heard
     with Engine(tiny) as engine:
-        whole = engine.submit(str(long_input), checkpoint=sidecar).result(timeout=600)
+        job = engine.submit(
+            str(long_input),
+            checkpoint=sidecar,
+            segment=lambda s: (heard.append(s), shares.append(seen[-1] if seen else 0.0)),
+            progress=lambda done, total: seen.append(done / total),
+        )
+        whole = job.result(timeout=600)
         assert sidecar.path.exists()  # the batch removes it once the outputs are written
         counter = _CountingEncoder(tiny.recognizer.model.model)
         tiny.recognizer.model.model = counter
-        resumed = engine.submit(str(long_input), checkpoint=sidecar).result(timeout=600)
+        rerun = engine.submit(str(long_input), checkpoint=sidecar, segment=again.append)
+        resumed = rerun.result(timeout=600)
     assert counter.encodes == 0 and counter.generates == 0  # every part came from the sidecar
     assert resumed.segments == whole.segments and resumed.language == whole.language
+    # The parts' segments were heard once each, in order, decoded or resumed; the first
+    # part's early windows before the parts were done (its last window may still be trimmed).
+    assert tuple(heard) == whole.segments and tuple(again) == whole.segments
+    assert shares[0] < 0.9
     # Other options make another key: the sidecar is not read, and is replaced.
     assert Checkpoint(sidecar.path).load("another key") == {}
     greedy = pipeline(beam_size=1)
@@ -114,6 +129,29 @@ def test_finished_parts_are_kept_and_a_rerun_decodes_none_of_them(
         greedy.recognizer.model.model = counter
         engine.submit(str(long_input), checkpoint=sidecar).result(timeout=600)
     assert counter.encodes > 0
+
+
+def test_segments_are_heard_as_they_are_decoded_in_order() -> None:
+    """One piece: each segment reaches the job's segment callback as the decoder yields it,
+    before the progress that follows it, long before the job ends; the heard segments are
+    the result's."""
+    events: list[tuple[str, float]] = []
+    heard: list[Segment] = []
+    one = Pipeline(
+        PipelineOptions(model=ModelOptions(name=TEST_MODEL, jobs=1), decode=DecodeOptions())
+    )
+    with Engine(one) as engine:
+        job = engine.submit(
+            str(MEDIA / "long_speech.wav"),
+            segment=lambda s: (heard.append(s), events.append(("segment", s.end))),
+            progress=lambda done, total: events.append(("progress", done / total)),
+        )
+        result = job.result(timeout=300)
+    assert tuple(heard) == result.segments and len(heard) >= 4  # ids and labels too
+    segments = [at for kind, at in events if kind == "segment"]
+    first = events.index(("segment", segments[0]))
+    # Progress still short of the end comes after the first segment: it was not held back.
+    assert any(kind == "progress" and share < 0.9 for kind, share in events[first:])
 
 
 def test_a_job_may_bring_its_own_options_for_the_loaded_model() -> None:

@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import MEDIA, TEST_MODEL, run_cli, transcribe_exe
 
 API_KEY = "test-key-15"
+BATCH_RETENTION = 3.0  # the multilingual server's: long enough to read a result first
 START_SECONDS = 120.0  # a cold start on a loaded 2-core machine loads the model slowly
 
 
@@ -98,6 +99,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("serve")
     srv = start(
         root, "--max-upload", "1M", "--allow-path", str(MEDIA), env={"FFSCRIBE_API_KEY": API_KEY}
+    )
+    yield srv
+    assert srv.stop() == 0, srv.log.read_text()
+
+
+@pytest.fixture(scope="package")
+def multilingual(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of the multilingual base model (translations), one worker (a long input is
+    decoded in one piece, window by window), debug logs (what a stream sent when), and
+    finished batches kept for BATCH_RETENTION seconds."""
+    root = tmp_path_factory.mktemp("base")
+    srv = start(
+        root,
+        *("--model", "base", "--jobs", "1", "--debug"),
+        *("--batch-retention", str(BATCH_RETENTION)),
     )
     yield srv
     assert srv.stop() == 0, srv.log.read_text()

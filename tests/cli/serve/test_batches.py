@@ -3,6 +3,7 @@ out, a bad file failing alone, and batches that survive a restart."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ def _wait_done(server: Server, task_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         answer = httpx.get(f"{server.v1}/batches/{task_id}", headers=AUTH)
+        assert answer.status_code == 200, answer.text
         output: dict[str, Any] = answer.json()["output"]
         if output["task_status"] in ("SUCCEEDED", "FAILED"):
             return output
@@ -87,3 +89,42 @@ def _submit(server: Server, urls: list[str]) -> str:
     assert answer.status_code == 200, answer.text
     task_id: str = answer.json()["output"]["task_id"]
     return task_id
+
+
+def test_finished_batches_are_removed_after_the_retention(
+    multilingual: Server, media_server: LocalServer
+) -> None:
+    """The multilingual server keeps a finished batch a few seconds (BATCH_RETENTION), then
+    the batch and its folder are gone (404). A file that fails (no model work) ends it."""
+    task_id = _submit(multilingual, [media_server.url("/gone.mp3")])
+    assert _wait_done(multilingual, task_id)["task_status"] == "FAILED"
+    folder = multilingual.tmp.parent / "data" / "batches" / task_id
+    assert folder.is_dir()
+    deadline = time.monotonic() + WAIT_SECONDS
+    while httpx.get(f"{multilingual.v1}/batches/{task_id}").status_code == 200:
+        assert time.monotonic() < deadline, "the batch was never removed"
+        time.sleep(0.3)
+    assert httpx.get(f"{multilingual.v1}/batches/{task_id}").status_code == 404
+    assert not folder.exists() and f"removed batch {task_id}" in multilingual.log.read_text()
+
+
+def test_only_batches_finished_past_the_retention_are_removed(tmp_path: Path) -> None:
+    """A batch's age counts from its last outcome; a batch with a file still to run is kept
+    however old; a removal cut short by a kill is finished at the next sweep."""
+    from ffscribe.cli.serve.batches import BatchStore
+    from ffscribe.cli.serve.errors import ApiError
+
+    store = BatchStore(tmp_path)
+    old, recent, running = (store.create(["https://a/1", "https://a/2"], {}) for _ in range(3))
+    now = time.time()
+    for task_id, ended in ((old, now - 100), (recent, now - 100), (running, now - 100)):
+        store.save_failure(task_id, 0, ApiError(400, "bad"))
+        os.utime(tmp_path / task_id / "0.error.json", (ended, ended))
+    for task_id, ended in ((old, now - 61), (recent, now - 59)):
+        store.result(task_id, 1).write_text("{}")
+        os.utime(store.result(task_id, 1), (ended, ended))
+    (tmp_path / ".removing-cut").mkdir()
+    assert store.remove_expired(60.0, now) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([recent, running])
+    assert store.remove_expired(0.0, now + 10**6) == []  # 0: kept for ever
+    assert store.remove_expired(60.0, now + 10**6) == [recent]  # `running` has no end

@@ -167,3 +167,47 @@ def test_diarized_json_labels_two_speakers(client: openai.OpenAI) -> None:
     assert len({s.speaker for s in segments}) == 2
     starts = [s.start for s in segments]
     assert starts == sorted(starts) and all(s.start <= s.end for s in segments)
+
+
+@pytest.fixture(scope="module")
+def two_windows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """59 s: long_speech.wav three times. The voice detector drops its pauses, so Whisper
+    reads about 50 s: two windows, the second long enough (about 20 s of speech) that the
+    first one's deltas are out well before it is decoded (31 s was one window, a race)."""
+    with wave.open(str(MEDIA / "long_speech.wav")) as wav:
+        params, frames = wav.getparams(), wav.readframes(wav.getnframes())
+    path = tmp_path_factory.mktemp("stream") / "thrice.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames * 3)
+    return path
+
+
+def test_stream_deltas_come_while_the_job_decodes(multilingual: Server, two_windows: Path) -> None:
+    """The first delta is sent before the job ends (the server's own log, in the order it
+    happened: the deltas of the first window are out while the second is decoded), and the
+    deltas joined are the done event's text."""
+    client = openai.OpenAI(base_url=multilingual.v1, api_key="any", max_retries=0, timeout=300)
+    with two_windows.open("rb") as fh:
+        stream = client.audio.transcriptions.create(
+            file=fh, model="whisper-1", language="en", stream=True
+        )
+        events = list(stream)
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    assert events[-1].type == "transcript.text.done" and len(deltas) >= 4
+    assert "".join(deltas) == events[-1].text and "umbrella" in events[-1].text.lower()
+    lines = multilingual.log.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if "ffscribe.serve.stream: delta 1 sent" in line)
+    finished = next(i for i, line in enumerate(lines) if "finished:" in line)
+    assert first < finished
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the client marks translations so
+def test_translation_of_spanish_speech_is_english(multilingual: Server) -> None:
+    """`spanish.wav` ("Buenos días a todos, hoy hablamos del tiempo en Madrid y en
+    Barcelona.") comes back in English through the client's translations call."""
+    client = openai.OpenAI(base_url=multilingual.v1, api_key="any", max_retries=0, timeout=300)
+    with (MEDIA / "spanish.wav").open("rb") as fh:
+        english = client.audio.translations.create(file=fh, model="whisper-1")
+    assert {"good", "morning", "today"} <= set(english.text.lower().replace(",", "").split())
+    assert "buenos" not in english.text.lower()

@@ -25,11 +25,16 @@ WAIT_SECONDS = 180.0
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
+    yield from _chromium(tmp_path)
+
+
+def _chromium(tmp_path: Path, *args: str) -> Iterator[object]:
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+    headless = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu")
+    for arg in (*headless, *args):
         options.add_argument(arg)
     options.add_experimental_option(
         "prefs",
@@ -69,3 +74,40 @@ def test_upload_shows_the_transcript_and_downloads_srt(
     find(By.ID, "dl-srt").click()
     srt = _until(lambda: [p for p in tmp_path.glob("*.srt")], "the SRT download")
     assert srt[0].read_text(encoding="utf-8") == cli_outputs["srt"]  # type: ignore[index]
+
+
+@pytest.fixture
+def microphone(tmp_path: Path) -> Iterator[object]:
+    """A Chromium whose microphone plays speech.wav once (then silence), permission granted."""
+    yield from _chromium(
+        tmp_path,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={MEDIA / 'speech.wav'}%noloop",
+        "--autoplay-policy=no-user-gesture-required",
+    )
+
+
+def test_live_button_streams_the_microphone_and_shows_text_as_it_comes(
+    server: Server, microphone: object
+) -> None:
+    """Live: the fake microphone's speech is committed segment by segment while the
+    microphone is still on (a row appears before Stop), then Stop gives the whole text."""
+    from selenium.webdriver.common.by import By
+
+    driver = microphone
+    driver.get(server.url + "/")  # type: ignore[attr-defined]
+    find = driver.find_element  # type: ignore[attr-defined]
+    find(By.ID, "key").send_keys(API_KEY)
+    find(By.ID, "live").click()
+    _until(lambda: "Listening" in find(By.ID, "status").text, "the session open")
+    rows = _until(
+        lambda: find(By.ID, "segments").find_elements(By.TAG_NAME, "tr"), "a committed segment"
+    )
+    assert "→" in rows[0].text  # type: ignore[index]
+    assert find(By.ID, "live").text == "Stop"  # still streaming
+    find(By.ID, "live").click()
+    _until(lambda: "Done" in find(By.ID, "status").text, "the done event")
+    text = find(By.ID, "text").text.lower()
+    assert "quick" in text and "test" in text, text
+    assert find(By.ID, "live").text == "Live"
