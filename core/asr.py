@@ -126,7 +126,7 @@ class Recognizer:
     def __init__(self, model_path: str, name: str, options: ModelOptions) -> None:
         from faster_whisper import WhisperModel
 
-        from ffscribe.core import features  # numpy: not at import (--help)
+        from ffscribe.core import features, silero  # numpy: not at import (--help)
 
         self.device = parse_device(options.device, options.compute_type)
         self.workers = resolve_workers(options, self.device)
@@ -150,6 +150,7 @@ class Recognizer:
         # faster-whisper's extractor holds an input's every frame and spectrum at once
         # (3 GiB for an hour); this one gives the same features a block at a time.
         features.install(self.model)
+        silero.prepare()  # the voice detector loads with the model, not on the first input
         _encode_first_window_once(self.model)
         listen(self.model)  # each decoded window is checked for another language, when asked
         self.rule = SwitchRule()

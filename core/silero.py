@@ -48,6 +48,11 @@ def speech_timestamps(samples: Any, options: Any = None) -> list[dict[str, int]]
     return _speech_function()(samples, options)
 
 
+def prepare() -> None:
+    """Load the voice detector and check the blockwise model against it, once per process."""
+    _speech_function()
+
+
 def _speech_function() -> Callable[..., list[dict[str, int]]]:
     """faster-whisper's function with `get_vad_model` bound, in a namespace of its own, to a
     Blockwise model on the shared model's session, after checking the two agree on a probe."""
