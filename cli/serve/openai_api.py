@@ -262,14 +262,26 @@ async def _events(service: Service, path: str, options: Any) -> AsyncIterator[st
 
     job = asyncio.ensure_future(service.transcribe(path, options, on_segment=on_segment))
     sent: list[str] = []
+    nxt: asyncio.Future[Segment] | None = None
     try:
-        while not job.done() or not heard.empty():
-            if heard.empty():
-                done, _ = await asyncio.wait({job}, timeout=KEEPALIVE_SECONDS)
+        while True:
+            if nxt is not None and nxt.done():
+                segment, nxt = nxt.result(), None
+            elif not heard.empty():
+                segment = heard.get_nowait()
+            elif job.done():
+                break
+            else:
+                # Wake for whichever comes first: a segment, the job's end, the keepalive.
+                nxt = nxt or asyncio.ensure_future(heard.get())
+                waiting: set[asyncio.Future[Any]] = {job, nxt}
+                done, _ = await asyncio.wait(
+                    waiting, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
                 if not done:
                     yield ": working\n\n"
                 continue
-            delta = _delta(heard.get_nowait().text, sent)
+            delta = _delta(segment.text, sent)
             if delta:
                 yield _event({"type": "transcript.text.delta", "delta": delta})
                 stream_log.debug("delta %d sent", len(sent))
@@ -280,6 +292,8 @@ async def _events(service: Service, path: str, options: Any) -> AsyncIterator[st
         return
     finally:
         job.cancel()  # the client went away: stop the job too
+        if nxt is not None:
+            nxt.cancel()
     text, streamed = transcript.text, "".join(sent)
     if text.startswith(streamed):  # what later steps added (speakers split segments) or kept
         if text[len(streamed) :]:
