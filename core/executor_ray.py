@@ -192,15 +192,22 @@ class RayExecutor:
         main = threading.current_thread() is threading.main_thread()
         handler = signal.getsignal(signal.SIGTERM) if main else None
         quiet = logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.ERROR
-        if self.ray_options.address:
-            ray.init(address=self.ray_options.address, log_to_driver=False, logging_level=quiet)
-        else:
-            ray.init(
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=quiet,
-                _temp_dir=self.ray_options.temp_dir,
-            )
+        address = self.ray_options.address
+        if address:
+            _check_reachable(address)
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, logging_level=quiet)
+            else:
+                ray.init(
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=quiet,
+                    _temp_dir=self.ray_options.temp_dir,
+                )
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+            where = f"join the Ray cluster at {address}" if address else "start Ray"
+            raise EnvironmentMissing(f"cannot {where}: {_first(exc)}") from exc
         if main:
             signal.signal(signal.SIGTERM, handler)
         self._owns_ray = True
@@ -288,7 +295,7 @@ class RayJob:
             try:
                 done: tuple[Transcript, list[str], str]
                 done = executor.wait(actor.run.remote(*self._args), self._stop)
-            except ray.exceptions.RayActorError as exc:
+            except _lost(ray) as exc:
                 executor.replace(actor)
                 if self.attempts > executor.ray_options.retries:
                     raise TranscribeError(
@@ -307,6 +314,26 @@ class RayJob:
                 if self._warn is not None:
                     self._warn(note)
             return transcript
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once on a head nobody listens at: Ray itself retries for minutes."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise EnvironmentMissing(
+            f"no Ray cluster answers at {address}: {exc.strerror or exc}"
+            " (start one with `ray start --head`, or leave out --ray-address)"
+        ) from exc
+
+
+def _lost(ray: ModuleType) -> tuple[type[BaseException], ...]:
+    """Ray's errors for an actor gone with its input (killed, out of memory, node lost)."""
+    errors = ray.exceptions
+    return (errors.RayActorError, errors.OutOfMemoryError, errors.NodeDiedError)
 
 
 def _cause(exc: BaseException) -> BaseException:

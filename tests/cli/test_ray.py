@@ -199,3 +199,12 @@ def test_without_ray_installed_the_run_names_the_install_command(
     )
     assert done.returncode == 3, done.stderr
     assert "pip install 'ffscribe[ray]'" in done.stderr
+
+
+def test_a_head_nobody_listens_at_fails_at_once(archive: Path, tmp_path: Path) -> None:
+    done = run_cli(
+        archive, "-o", tmp_path, "--model", TEST_MODEL, "--executor", "ray",
+        "--ray-address", "127.0.0.1:9", timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "no Ray cluster answers at 127.0.0.1:9" in done.stderr
