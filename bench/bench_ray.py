@@ -5,8 +5,10 @@ and through Ray actors, rounds interleaved (local, ray, local, ray) so load drif
 
 Takes the `--count` shortest media files under the folder. Each run goes through run_batch,
 as the CLI does, into a fresh output folder; it prints, per run, the wall time of the start
-(the local engine: none until its first input; Ray: the instance and every actor's model
-loaded) and of the inputs, and the load average. Results go into BENCHMARKS.md by hand.
+(the local engine: its model loaded; Ray: the instance and every actor's model loaded) and of
+the inputs, the CPU seconds the inputs took (this process's, plus every actor process's:
+wall time is distorted by a shared machine's load, CPU time much less), and the load
+average. Results go into BENCHMARKS.md by hand.
 """
 
 from __future__ import annotations
@@ -46,21 +48,36 @@ def one_run(kind: str, files: list[Path], options: PipelineOptions, out: Path) -
         folder = tempfile.mkdtemp(prefix="rayb", dir="/tmp")
         submitter: Any = RayExecutor(options, RayOptions(temp_dir=folder))
     else:
-        submitter = Engine(Pipeline(options))
+        pipeline = Pipeline(options)
+        submitter = Engine(pipeline)
     with submitter:
         if kind == "ray":
             submitter.workers  # noqa: B018 - the start, timed on its own
-        ready = time.perf_counter()
+        else:
+            pipeline.prepare()
+        ready, cpu_before = time.perf_counter(), _cpu(submitter)
         report = run_batch(items, submitter, render, OutputOptions(output_dir=out))
-        ended = time.perf_counter()
+        ended, cpu_after = time.perf_counter(), _cpu(submitter)
     assert report.count("done") == len(files), report.summary()
     return {
         "kind": kind,
         "start": ready - started,
         "inputs": ended - ready,
         "total": ended - started,
+        "cpu": cpu_after - cpu_before,
         "load": os.getloadavg()[0],
     }
+
+
+def _cpu(submitter: Any) -> float:
+    """CPU seconds so far of this process and, on Ray, of every actor's process."""
+    mine = time.process_time()
+    if not isinstance(submitter, RayExecutor):
+        return mine
+    import ray
+
+    calls = [a.__ray_call__.remote(lambda _: time.process_time()) for a in submitter.actors]
+    return mine + sum(ray.get(calls))
 
 
 def main() -> None:
@@ -82,14 +99,17 @@ def main() -> None:
                 runs.append(run)
                 print(
                     f"{kind:5} start {run['start']:6.1f} s  inputs {run['inputs']:6.1f} s  "
-                    f"total {run['total']:6.1f} s  ({audio / run['inputs']:.1f}x real time "
-                    f"over the inputs)  load {run['load']:.1f}"
+                    f"total {run['total']:6.1f} s  CPU {run['cpu']:6.1f} s  "
+                    f"({audio / run['inputs']:.1f}x real time over the inputs)  "
+                    f"load {run['load']:.1f}",
+                    flush=True,
                 )
     for kind in ("local", "ray"):
         mine = [r for r in runs if r["kind"] == kind]
         print(
             f"{kind:5} median inputs {statistics.median(r['inputs'] for r in mine):.1f} s, "
-            f"total {statistics.median(r['total'] for r in mine):.1f} s"
+            f"total {statistics.median(r['total'] for r in mine):.1f} s, "
+            f"CPU {statistics.median(r['cpu'] for r in mine):.1f} s"
         )
 
 

@@ -130,6 +130,9 @@ class Reporter:
             with self._lock:
                 self._worked += result.status != "skipped"
                 self._bars.update(self._whole, advance=1, worked=self._worked)
+                whole = next(t for t in self._bars.tasks if t.id == self._whole)
+                if whole.finished:  # the pace stays as it was at the end
+                    self._bars.stop_task(self._whole)
         elif self._bars is not None:
             with self._lock:
                 task = self._tasks.pop(id(item), None)
