@@ -12,6 +12,7 @@ import typer
 from ffscribe.cli import options as opt
 from ffscribe.cli.progress import Reporter
 from ffscribe.cli.run import (
+    EXECUTORS,
     InputOptions,
     execute,
     flush_and_exit,
@@ -19,6 +20,7 @@ from ffscribe.cli.run import (
     print_plan,
     setup_logging,
     stragglers,
+    submitter_for,
 )
 from ffscribe.cli.to_core import (
     diarize_options,
@@ -33,6 +35,7 @@ from ffscribe.core import __version__
 from ffscribe.core.batch import OutputOptions
 from ffscribe.core.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
 from ffscribe.core.errors import UsageError
+from ffscribe.core.executor_ray import RayOptions
 from ffscribe.core.options import (
     DEFAULT_MODEL,
     ClipOptions,
@@ -264,6 +267,10 @@ def transcribe(
     music_threshold: opt.MusicThreshold = 0.5,
     music_windows: opt.MusicWindows = None,
     music_marks: opt.MusicMarks = True,
+    executor: opt.Executor = "local",
+    ray_address: opt.RayAddress = None,
+    ray_gpus: opt.RayGpus = 0.0,
+    retries: opt.Retries = 2,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print errors only.", rich_help_panel=P_RUN)
     ] = False,
@@ -299,6 +306,8 @@ def transcribe(
         raise typer.BadParameter(exc.message, param_hint="--template") from exc
     if stdout and len(formats) != 1:
         raise typer.BadParameter("--stdout writes exactly one format", param_hint="--format")
+    if executor not in EXECUTORS:
+        raise typer.BadParameter("use " + " or ".join(EXECUTORS), param_hint="--executor")
     if task not in ("transcribe", "translate"):
         raise typer.BadParameter("use transcribe or translate", param_hint="--task")
     options = PipelineOptions(
@@ -372,7 +381,8 @@ def transcribe(
     if dry_run:
         print_plan(pipeline, gather(inputs, wanted), outputs)
         return
-    reporter = Reporter(quiet=quiet, verbose=verbose)
+    reporter = Reporter(quiet=quiet, verbose=verbose, archive=executor == "ray")
+    ray_options = RayOptions(address=ray_address, retries=retries, gpus=ray_gpus)
     code = execute(
         pipeline,
         lambda: gather(inputs, wanted),
@@ -381,6 +391,7 @@ def transcribe(
         report,
         reporter=reporter,
         fetch=fetch,
+        submitter=submitter_for(executor, pipeline, ray_options),
     )
     raise typer.Exit(int(code))
 

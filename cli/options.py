@@ -15,6 +15,7 @@ P_SPEAKERS = "Speakers"
 P_MUSIC = "Background music"
 P_MODEL = "Model and device"
 P_DECODE = "Decoding"
+P_CLUSTER = "Cluster (docs/ray.md)"
 
 Diarize = Annotated[
     bool,
@@ -355,5 +356,45 @@ Vad = Annotated[
     bool,
     typer.Option(
         "--vad/--no-vad", help="Skip non-speech with Silero VAD.", rich_help_panel=P_DECODE
+    ),
+]
+
+Executor = Annotated[
+    str,
+    typer.Option(
+        envvar="FFSCRIBE_EXECUTOR",
+        help="local (this machine's workers) or ray (Ray actors; needs ffscribe[ray]).",
+        rich_help_panel=P_CLUSTER,
+    ),
+]
+
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ADDR",
+        envvar="RAY_ADDRESS",
+        help="With --executor ray: the cluster to join (default: a local Ray instance, "
+        "started and stopped by the run).",
+        rich_help_panel=P_CLUSTER,
+    ),
+]
+
+RayGpus = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        help="With --executor ray: GPUs per actor, fractional to pack small models "
+        "(0: one CPU actor per core).",
+        rich_help_panel=P_CLUSTER,
+    ),
+]
+
+Retries = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="With --executor ray: more tries for an input whose worker died (killed, out of "
+        "memory) before it is reported failed.",
+        rich_help_panel=P_CLUSTER,
     ),
 ]

@@ -37,11 +37,37 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-class Reporter:
-    """BatchEvents for the CLI: a bar per input being worked on (several with --jobs), and
-    one line per failure. Called from worker threads; rich's Progress is thread-safe."""
+def _pace_column() -> type:
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
 
-    def __init__(self, *, quiet: bool, verbose: bool, show_bars: bool | None = None) -> None:
+    class PaceColumn(ProgressColumn):
+        """Inputs transcribed per minute and the time left at that pace; skipped inputs
+        (done before) count toward the bar, not toward the pace."""
+
+        def render(self, task: Task) -> Text:
+            worked, elapsed = task.fields.get("worked", 0), task.elapsed or 0.0
+            if not worked or not elapsed or task.total is None:
+                return Text("-/min", style="progress.elapsed")
+            rate = worked / elapsed
+            left = (task.total - task.completed) / rate
+            return Text(
+                f"{rate * 60:.1f}/min, {int(left // 60)}:{int(left % 60):02d} left",
+                style="progress.remaining",
+            )
+
+    return PaceColumn
+
+
+class Reporter:
+    """BatchEvents for the CLI: a bar per input being worked on (several with --jobs), or
+    with `archive` one bar over every input (a cluster's workers report only when an input
+    is done), and one line per failure. Called from worker threads; rich's Progress is
+    thread-safe."""
+
+    def __init__(
+        self, *, quiet: bool, verbose: bool, show_bars: bool | None = None, archive: bool = False
+    ) -> None:
         self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.quiet = quiet
         self.verbose = verbose
@@ -49,17 +75,20 @@ class Reporter:
         self._bars: Progress | None = None
         self._tasks: dict[int, TaskID] = {}
         self._lock = threading.Lock()
+        self.archive = archive
+        self._whole: TaskID | None = None  # the archive's bar
+        self._worked = 0  # inputs transcribed (or failed) so far, for the pace
 
     def __enter__(self) -> Reporter:
         if self.show_bars:
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-            seconds_column = _seconds_column()
+            last = _pace_column() if self.archive else _seconds_column()
             self._bars = Progress(
                 TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 TaskProgressColumn(),
-                seconds_column(),
+                last(),
                 console=self.console,
                 transient=True,
             )
@@ -72,7 +101,11 @@ class Reporter:
 
     def started(self, item: Input, index: int, total: int) -> None:
         name = label(item)
-        if self._bars is not None:
+        if self._bars is not None and self.archive:
+            with self._lock:
+                if self._whole is None:
+                    self._whole = self._bars.add_task("inputs", total=total, worked=0)
+        elif self._bars is not None:
             text = printable(f"[{index + 1}/{total}] {name}" if total > 1 else name)
             with self._lock:
                 self._tasks[id(item)] = self._bars.add_task(text, total=None)
@@ -93,7 +126,14 @@ class Reporter:
                 self._bars.update(task, **fields)  # type: ignore[arg-type]
 
     def finished(self, item: Input, result: InputResult) -> None:
-        if self._bars is not None:
+        if self._bars is not None and self._whole is not None:
+            with self._lock:
+                self._worked += result.status != "skipped"
+                self._bars.update(self._whole, advance=1, worked=self._worked)
+                whole = next(t for t in self._bars.tasks if t.id == self._whole)
+                if whole.finished:  # the pace stays as it was at the end
+                    self._bars.stop_task(self._whole)
+        elif self._bars is not None:
             with self._lock:
                 task = self._tasks.pop(id(item), None)
             if task is not None:

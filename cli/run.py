@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -21,10 +21,11 @@ import typer
 
 from ffscribe.cli.progress import Reporter, printable
 from ffscribe.core import cleanup
-from ffscribe.core.batch import OutputOptions, label, plan_outputs, run_batch
+from ffscribe.core.batch import OutputOptions, Submitter, label, plan_outputs, run_batch
 from ffscribe.core.download import FetchOptions
 from ffscribe.core.engine import Engine
 from ffscribe.core.errors import ExitCode, TranscribeError, internal_error
+from ffscribe.core.executor_ray import RayExecutor, RayOptions
 from ffscribe.core.inputs import Input, resolve
 from ffscribe.core.outputs import atomic_write_text, check_writable
 from ffscribe.core.pipeline import Pipeline
@@ -42,6 +43,17 @@ class InputOptions:
     exclude: tuple[str, ...] = ()
     limit: int | None = None
     fetch: FetchOptions = field(default_factory=FetchOptions)
+
+
+Executor = Callable[[], AbstractContextManager[Submitter]]
+EXECUTORS = ("local", "ray")
+
+
+def submitter_for(name: str, pipeline: Pipeline, ray_options: RayOptions) -> Executor:
+    """What runs the inputs: this machine's engine, or Ray actors (each with an engine)."""
+    if name == "ray":
+        return lambda: RayExecutor(pipeline.options, ray_options)
+    return lambda: Engine(pipeline)
 
 
 def gather(args: Sequence[str], options: InputOptions) -> list[Input]:
@@ -66,9 +78,11 @@ def execute(
     *,
     reporter: Reporter,
     fetch: FetchOptions | None = None,
+    submitter: Executor | None = None,
 ) -> ExitCode:
     """The error boundary: expected errors become one line and their exit code. Signals stop
-    the run from the start, while a feed is still being read too; `inputs` resolves them."""
+    the run from the start, while a feed is still being read too; `inputs` resolves them;
+    `submitter` makes what runs them (default: the engine on this machine)."""
 
     def render(transcript: Transcript, fmt: str, stream: TextIO) -> None:
         write(transcript, fmt, stream, writer_options)
@@ -81,7 +95,8 @@ def execute(
             items = inputs()
             if not items:
                 reporter.info("no inputs: no media files among the arguments")
-            with reporter, Engine(pipeline) as engine:
+            make = submitter or (lambda: Engine(pipeline))
+            with reporter, make() as engine:
                 report = run_batch(
                     items,
                     engine,

@@ -290,9 +290,10 @@ def _run_one(batch: _Batch, item: Input, dests: dict[str, Path]) -> InputResult:
     name = label(item)
     options = batch.options
     notes: list[str] = []
+    nodes: list[str] = []
     sidecar = Checkpoint(parts_path(next(iter(dests.values())))) if dests else None
     try:
-        transcript = _transcript_for(batch, item, notes.append, sidecar)
+        transcript = _transcript_for(batch, item, notes.append, sidecar, nodes.append)
         if batch.stop.is_set():
             raise Cancelled
         if options.stdout and not _to_stdout(batch, transcript):
@@ -316,7 +317,14 @@ def _run_one(batch: _Batch, item: Input, dests: dict[str, Path]) -> InputResult:
         return InputResult(name, "failed", reason, (), time.perf_counter() - started)
     elapsed = time.perf_counter() - started
     return InputResult(
-        name, "done", None, _names(dests), elapsed, transcript.duration, tuple(notes)
+        name,
+        "done",
+        None,
+        _names(dests),
+        elapsed,
+        transcript.duration,
+        tuple(notes),
+        nodes[0] if nodes else None,
     )
 
 
@@ -335,11 +343,16 @@ def _to_stdout(batch: _Batch, transcript: Transcript) -> bool:
 
 
 def _transcript_for(
-    batch: _Batch, item: Input, warn: Callable[[str], None], sidecar: Checkpoint | None
+    batch: _Batch,
+    item: Input,
+    warn: Callable[[str], None],
+    sidecar: Checkpoint | None,
+    where: Callable[[str], None],
 ) -> Transcript:
     """A saved JSON result is re-rendered as it is; anything else goes to the engine, remote
     inputs after a download into a temporary directory that is always removed. A long input
-    keeps its finished parts in `sidecar` while it runs, for a run after a kill to resume."""
+    keeps its finished parts in `sidecar` while it runs, for a run after a kill to resume;
+    `where` hears the node that ran it, when the engine is a cluster's."""
     from ffscribe.core.fetch import fetched
 
     if item.local and is_transcript_json(Path(item.local)):
@@ -366,7 +379,11 @@ def _transcript_for(
         if batch.stop.is_set():
             job.cancel()
         try:
-            return job.result()
+            transcript = job.result()
+            node = getattr(job, "node", None)  # a Ray job's; the local engine's jobs have none
+            if node:
+                where(node)
+            return transcript
         finally:
             with batch.lock:
                 batch.running.remove(job)

@@ -22,6 +22,7 @@ class InputResult:
     seconds: float = 0.0
     audio_seconds: float | None = None
     warnings: tuple[str, ...] = ()  # told, not failed: a truncated input
+    node: str | None = None  # the machine that ran it, on a cluster (--executor ray)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -32,6 +33,7 @@ class InputResult:
             "seconds": round(self.seconds, 3),
             "audio_seconds": self.audio_seconds,
             "warnings": list(self.warnings),
+            "node": self.node,
         }
 
 
