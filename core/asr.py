@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ffscribe.core import timeline
 from ffscribe.core.checkpoint import PartDone
 from ffscribe.core.engine import LocalParts, PartRunner, ProgressCallback, RunContext
 from ffscribe.core.errors import Cancelled, EnvironmentMissing, UsageError
@@ -146,6 +147,7 @@ class Recognizer:
         silero.install()  # and Silero's windows are built a batch at a time
         _encode_first_window_once(self.model)
         listen(self.model)  # each decoded window is checked for another language, when asked
+        timeline.instrument(self.model)
         self.rule = SwitchRule()
 
     @property
@@ -188,14 +190,16 @@ class Recognizer:
             return self._recognize_batched(audio, kwargs, options.batch_size, ctx)
         count = part_count(audio.duration, self.workers)
         if count > 1:
-            speech = sounding(audio.samples)
-            parts = cut_points(
-                speech,
-                audio.samples.size,
-                count,
-                _quiet_within(audio.samples),
-                lead=_context_samples(kwargs, audio.sample_rate),
-            )
+            with timeline.span("pauses"):
+                speech = sounding(audio.samples)
+            with timeline.span("cuts"):
+                parts = cut_points(
+                    speech,
+                    audio.samples.size,
+                    count,
+                    _quiet_within(audio.samples),
+                    lead=_context_samples(kwargs, audio.sample_rate),
+                )
             if len(parts) > 1:
                 return self._recognize_parts(audio, parts, speech, kwargs, ctx)
         return self._decode(audio.samples, kwargs, None, audio.offset, ctx)
@@ -337,9 +341,12 @@ class Recognizer:
         # neighbour's, and cuts sit in pauses, where the loudest frame is not.
         from ffscribe.core.features import loudest
 
-        everywhere = (
-            speech_chunks(audio.samples, kwargs["vad_parameters"]) if kwargs["vad_filter"] else None
-        )
+        with timeline.span("vad"):
+            everywhere = (
+                speech_chunks(audio.samples, kwargs["vad_parameters"])
+                if kwargs["vad_filter"]
+                else None
+            )
         voiced = split_chunks(everywhere, parts)
         sizes = [collected_size(p, v) for p, v in zip(pieces, voiced, strict=True)]
         extractor = self.model.feature_extractor
@@ -352,7 +359,8 @@ class Recognizer:
         def loudest_in(index: int) -> Any:
             # On the frames of the whole's features: sum(sizes[:index]) samples before.
             grid = -sum(sizes[:index]) % int(extractor.hop_length)
-            return loudest(extractor, collected(pieces[index], voiced[index]), grid)
+            with timeline.span("loudest"):
+                return loudest(extractor, collected(pieces[index], voiced[index]), grid)
 
         # The language is detected by the first part's worker, from the first window it is
         # about to decode: that window is then encoded once, not twice (_encode_first_window_
@@ -385,19 +393,23 @@ class Recognizer:
                     detected.set_result(self._language(audio, everywhere, kwargs))
                 elif not detected.done() and _context_samples(kwargs, rate):
                     begin, cut = self._context_span(audio, parts, index, speech)
-                    self._encode_ahead(audio.samples[begin:cut], kwargs)
-                decode = {**kwargs, "language": detected.result()[0]}
-                prompt = self._context(audio, parts, index, speech, decode) if index else None
+                    with timeline.span("encode ahead"):
+                        self._encode_ahead(audio.samples[begin:cut], kwargs)
+                with timeline.span("wait language"):
+                    decode = {**kwargs, "language": detected.result()[0]}
+                with timeline.span("context"):
+                    prompt = self._context(audio, parts, index, speech, decode) if index else None
                 part_kwargs = {**decode, "initial_prompt": prompt} if prompt else decode
-                found = self._decode(
-                    pieces[index],
-                    part_kwargs,
-                    voiced[index],
-                    audio.offset + a / rate,
-                    tracker.context(index),
-                    auto=auto,
-                    detected=detected.result(),
-                ).segments
+                with timeline.span(f"part {index}"):
+                    found = self._decode(
+                        pieces[index],
+                        part_kwargs,
+                        voiced[index],
+                        audio.offset + a / rate,
+                        tracker.context(index),
+                        auto=auto,
+                        detected=detected.result(),
+                    ).segments
             return found if index == len(parts) - 1 else trim_cut_tail(found, no_speech, log_prob)
 
         indices = range(len(parts))

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ffscribe.core import timeline
 from ffscribe.core.asr import Recognition
 from ffscribe.core.errors import MediaError, UsageError
 from ffscribe.core.languages import shares, top_probability
@@ -251,7 +252,7 @@ class Pipeline:
             if self._recognizer is None:
                 _timed(timings, "model_load", self.prepare)
         ctx.check()
-        audio = _timed(timings, "decode", lambda: load(path, opts.clip))
+        audio = _timed(timings, "decode", lambda: timeline.wrap("media", load)(path, opts.clip))
         short = shortfall(path, audio, opts.clip)
         if short is not None and opts.fail_truncated:
             raise MediaError(f"{short} (--fail-truncated)", stage="decode")
