@@ -25,10 +25,12 @@ from typing import Any
 Span = dict[str, Any]
 
 
-def record(media: str, extra: list[str], spans: Path) -> float:
-    """Run transcribe on `media` with spans written to `spans`; its wall time."""
+def record(media: str, extra: list[str], spans: Path, keep: Path | None = None) -> float:
+    """Run transcribe on `media` with spans written to `spans` (its text to `keep`, when
+    given); its wall time."""
     exe = Path(sys.executable).with_name("transcribe")
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = str(keep or scratch)
         argv = [str(exe), media, "--format", "txt", "-o", out, "--overwrite", "--quiet", *extra]
         env = {**os.environ, "FFSCRIBE_TIMELINE": str(spans)}
         started = time.perf_counter()
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("media", nargs="?", help="the input to transcribe")
     parser.add_argument("--spans", type=Path, help="spans recorded before (JSON lines)")
     parser.add_argument("--keep", type=Path, help="where to keep this run's spans")
+    parser.add_argument("--out", type=Path, help="where to keep the transcript")
     parser.add_argument("--width", type=int, default=100)
     args = parser.parse_args(args_in)
     if args.spans is None and args.media is None:
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         path = args.keep or Path(tempfile.mkstemp(suffix=".jsonl")[1])
         path.write_text("")
-        wall = record(args.media, extra, path)
+        wall = record(args.media, extra, path, args.out)
         print(f"transcribe: {wall:.2f} s wall, process start to exit")
     print(report(load(path), width=args.width))
     return 0
