@@ -41,15 +41,20 @@ def record(media: str, extra: list[str], spans: Path, keep: Path | None = None) 
     return wall
 
 
-def load(path: Path) -> list[Span]:
+def load(path: Path) -> tuple[list[Span], list[Span]]:
+    """The spans, and each OS thread's CPU time at exit."""
     with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+        records = [json.loads(line) for line in lines if line.strip()]
+    return [r for r in records if "start" in r], [r for r in records if "cpu_total" in r]
 
 
 def own_times(spans: list[Span]) -> tuple[dict[str, dict[str, list[float]]], list[Span]]:
-    """Per thread, per span name, [own wall, own CPU, count] (children's time taken out),
+    """Per thread, per span name, [own wall, own CPU, count, wall] (own: its children's
+    time taken out; a recursive span's wall counts each level),
     and the top-level spans (those inside no other span of their thread)."""
-    table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
+    table: dict[str, dict[str, list[float]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0, 0, 0])
+    )
     top: list[Span] = []
     by_thread: dict[str, list[Span]] = defaultdict(list)
     for s in spans:
@@ -64,6 +69,7 @@ def own_times(spans: list[Span]) -> tuple[dict[str, dict[str, list[float]]], lis
             row[0] += s["end"] - s["start"]
             row[1] += s["cpu"]
             row[2] += 1
+            row[3] += s["end"] - s["start"]
             if stack:
                 parent = table[thread][stack[-1]["name"]]
                 parent[0] -= s["end"] - s["start"]
@@ -80,13 +86,15 @@ def report(spans: list[Span], *, width: int = 100) -> str:
     end = max(s["end"] for s in spans)
     table, top = own_times(spans)
     lines = [f"run: {end - zero:.2f} s from the first span to the last", ""]
-    lines += ["| thread | span | own wall (s) | own CPU (s) | count |", "|---|---|---|---|---|"]
+    lines += ["| thread | span | wall (s) | own wall (s) | own CPU (s) | count |"]
+    lines += ["|---|---|---|---|---|---|"]
     for thread in sorted(table):
         rows = table[thread]
-        for name, (wall, cpu, count) in sorted(rows.items(), key=lambda kv: -kv[1][0]):
-            lines.append(f"| {thread} | {name} | {wall:.2f} | {cpu:.2f} | {int(count)} |")
+        for name, (own, cpu, count, wall) in sorted(rows.items(), key=lambda kv: -kv[1][3]):
+            cells = f"{wall:.2f} | {own:.2f} | {cpu:.2f} | {count:.0f}"
+            lines.append(f"| {thread} | {name} | {cells} |")
         covered = sum(s["end"] - s["start"] for s in top if s["thread"] == thread)
-        lines.append(f"| {thread} | (no span: idle) | {end - zero - covered:.2f} | | |")
+        lines.append(f"| {thread} | (no span: idle) | {end - zero - covered:.2f} | | | |")
     lines += ["", _chart(top, zero, end, width)]
     return "\n".join(lines)
 
@@ -143,7 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text("")
         wall = record(args.media, extra, path, args.out)
         print(f"transcribe: {wall:.2f} s wall, process start to exit")
-    print(report(load(path), width=args.width))
+    spans, threads = load(path)
+    print(report(spans, width=args.width))
+    busy = sorted(threads, key=lambda t: -t["cpu_total"])
+    print(
+        "CPU by OS thread (s):",
+        ", ".join(f"{t['os_thread']} {t['cpu_total']:.1f}" for t in busy[:6]),
+    )
     return 0
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any, TypeVar
 
 ENV = "FFSCRIBE_TIMELINE"
@@ -108,9 +109,26 @@ def _write() -> None:
     if _path is None or not _spans:
         return
     with _lock, open(_path, "a", encoding="utf-8") as out:
-        for record in _spans:
+        for record in [*_spans, *_thread_cpu()]:
             out.write(json.dumps(record) + "\n")
         _spans.clear()
+
+
+def _thread_cpu() -> list[dict[str, Any]]:
+    """Each OS thread's CPU seconds so far (Linux): CTranslate2 computes on threads of its
+    own, whose time no Python thread's clock counts."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    found = []
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        found.append({"os_thread": f"{name} {task.name}", "cpu_total": cpu})
+    return found
 
 
 if _path is not None:
