@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
+    parser.add_argument("--language", default=None, help="fix the language (default: detect)")
     parser.add_argument(
         "--batch-size", type=int, default=0, help="0: sequential; N: BatchedInferencePipeline"
     )
@@ -75,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     load_s = time.perf_counter() - started
     pipeline = BatchedInferencePipeline(model) if args.batch_size > 0 else None
     args.out.mkdir(parents=True, exist_ok=True)
+    options = {**TRANSCRIBE_KWARGS, "language": args.language}
     for path in args.files:
         mark = time.perf_counter()
         if pipeline is None:
-            segments, _info = model.transcribe(path, **TRANSCRIBE_KWARGS)
+            segments, _info = model.transcribe(path, **options)
         else:
-            kwargs = {**TRANSCRIBE_KWARGS, "batch_size": args.batch_size}
+            kwargs = {**options, "batch_size": args.batch_size}
             segments, _info = pipeline.transcribe(path, **kwargs)
         text = "".join(s.text for s in segments).strip()
         (args.out / f"{Path(path).stem}.txt").write_text(text + "\n", encoding="utf-8")

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ffscribe.core import timeline
 from ffscribe.core.checkpoint import PartDone
 from ffscribe.core.engine import (
     LocalParts,
@@ -153,6 +154,7 @@ class Recognizer:
         silero.prepare()  # the voice detector loads with the model, not on the first input
         _encode_first_window_once(self.model)
         listen(self.model)  # each decoded window is checked for another language, when asked
+        timeline.instrument(self.model)
         self.rule = SwitchRule()
 
     @property
@@ -206,14 +208,16 @@ class Recognizer:
             return self._recognize_batched(audio, kwargs, options.batch_size, ctx)
         count = part_count(audio.duration, self.workers)
         if count > 1:
-            speech = sounding(audio.samples)
-            parts = cut_points(
-                speech,
-                audio.samples.size,
-                count,
-                _quiet_within(audio.samples),
-                lead=_context_samples(kwargs, audio.sample_rate),
-            )
+            with timeline.span("pauses"):
+                speech = sounding(audio.samples)
+            with timeline.span("cuts"):
+                parts = cut_points(
+                    speech,
+                    audio.samples.size,
+                    count,
+                    _quiet_within(audio.samples),
+                    lead=_context_samples(kwargs, audio.sample_rate),
+                )
             if len(parts) > 1:
                 return self._recognize_parts(audio, parts, speech, kwargs, ctx)
         return self._decode(audio.samples, kwargs, None, audio.offset, ctx)
@@ -353,30 +357,13 @@ class Recognizer:
         tracker = _PartsProgress(ctx, audio.duration, len(parts))
         finished = _InOrder(ctx.segment) if ctx.segment else None
         pieces = [audio.samples[a:b] for a, b in parts]
-        # Each part gets the features the whole input would have: the voice detector runs
-        # over the whole, its speech split at the cuts, and the log-mel floor is set by the
-        # whole's loudest frame, not each part's (Whisper's text changes with the floor:
-        # BENCHMARKS.md, "Third session"). Each part's loudest frame is found on the whole's
-        # frame grid; the frames that straddle a cut see reflected samples instead of the
-        # neighbour's, and cuts sit in pauses, where the loudest frame is not.
-        from ffscribe.core.features import loudest
-
-        everywhere = (
-            speech_chunks(audio.samples, kwargs["vad_parameters"]) if kwargs["vad_filter"] else None
-        )
-        voiced = split_chunks(everywhere, parts)
-        sizes = [collected_size(p, v) for p, v in zip(pieces, voiced, strict=True)]
-        extractor = self.model.feature_extractor
+        local = LocalParts(self.workers) if ctx.parts is None else None
+        runner: PartRunner = ctx.parts or local  # type: ignore[assignment]
         # The key hashes every sample: only worth it where finished parts are kept.
         checkpoint = ctx.checkpoint
         resumed = checkpoint.load(_parts_key(self.info, kwargs, audio, parts)) if checkpoint else {}
         if resumed:
             log.info("%d of %d parts were done before; decoding the rest", len(resumed), len(parts))
-
-        def loudest_in(index: int) -> Any:
-            # On the frames of the whole's features: sum(sizes[:index]) samples before.
-            grid = -sum(sizes[:index]) % int(extractor.hop_length)
-            return loudest(extractor, collected(pieces[index], voiced[index]), grid)
 
         # The language is detected by the first part's worker, from the first window it is
         # about to decode: that window is then encoded once, not twice (_encode_first_window_
@@ -385,6 +372,35 @@ class Recognizer:
         detected: Future[tuple[str, float]] = Future()
         if 0 in resumed:
             detected.set_result((resumed[0].language, resumed[0].language_probability))
+        elif not auto:
+            detected.set_result(self._language(audio, None, kwargs))
+
+        def context(index: int) -> list[int] | None:
+            # Under its own log-mel floor, not the whole's: so it can start before the voice
+            # detector has heard the whole input (it is a prompt, not a part's text).
+            tracker.check()
+            with timeline.span("context"):
+                decode = {**kwargs, "language": detected.result()[0]}
+                return self._context(audio, parts, index, speech, decode)
+
+        # Each part gets the features the whole input would have: the voice detector runs
+        # over the whole, its speech split at the cuts, and the log-mel floor is set by the
+        # whole's loudest frame, not each part's (Whisper's text changes with the floor:
+        # BENCHMARKS.md, "Third session"). Each part's loudest frame is found on the whole's
+        # frame grid; the frames that straddle a cut see reflected samples instead of the
+        # neighbour's, and cuts sit in pauses, where the loudest frame is not.
+        from ffscribe.core.features import loudest
+
+        extractor = self.model.feature_extractor
+        voiced: list[list[dict[str, int]] | None] = []
+        sizes: list[int] = []
+        everywhere: list[dict[str, int]] | None = None
+
+        def loudest_in(index: int) -> Any:
+            # On the frames of the whole's features: sum(sizes[:index]) samples before.
+            grid = -sum(sizes[:index]) % int(extractor.hop_length)
+            with timeline.span("loudest"):
+                return loudest(extractor, collected(pieces[index], voiced[index]), grid)
 
         def run(index: int, top: Any) -> tuple[Segment, ...]:
             if index in resumed:
@@ -420,36 +436,58 @@ class Recognizer:
 
             return replace(piece, segment=hear)
 
+        def prompt_for(index: int) -> list[int] | None:
+            if index in contexts:
+                with timeline.span("wait context"):
+                    return contexts[index].result()
+            if not detected.done() and _context_samples(kwargs, rate):
+                begin, cut = self._context_span(audio, parts, index, speech)
+                with timeline.span("encode ahead"):
+                    self._encode_ahead(audio.samples[begin:cut], kwargs)
+            return context(index)
+
         def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
             tracker.check()  # a part still queued when the run was cancelled or failed
             a = parts[index][0]
+            prompt = prompt_for(index) if index else None
             with _floored(extractor, top):
-                if index == 0:
+                if index == 0 and not detected.done():
                     detected.set_result(self._language(audio, everywhere, kwargs))
-                elif not detected.done() and _context_samples(kwargs, rate):
-                    begin, cut = self._context_span(audio, parts, index, speech)
-                    self._encode_ahead(audio.samples[begin:cut], kwargs)
                 decode = {**kwargs, "language": detected.result()[0]}
-                prompt = self._context(audio, parts, index, speech, decode) if index else None
                 part_kwargs = {**decode, "initial_prompt": prompt} if prompt else decode
-                found = self._decode(
-                    pieces[index],
-                    part_kwargs,
-                    voiced[index],
-                    audio.offset + a / rate,
-                    early(index),
-                    auto=auto,
-                    detected=detected.result(),
-                ).segments
+                with timeline.span(f"part {index}"):
+                    found = self._decode(
+                        pieces[index],
+                        part_kwargs,
+                        voiced[index],
+                        audio.offset + a / rate,
+                        early(index),
+                        auto=auto,
+                        detected=detected.result(),
+                    ).segments
             return found if index == len(parts) - 1 else trim_cut_tail(found, no_speech, log_prob)
 
         indices = range(len(parts))
-        local = LocalParts(self.workers) if ctx.parts is None else None
-        runner: PartRunner = ctx.parts or local  # type: ignore[assignment]
+        contexts: dict[int, Future[list[int] | None]] = {}
         try:
+            # With the language known, the contexts need only the audio and the cuts: queued
+            # first, another worker decodes them while this one runs the voice detector.
+            if detected.done():
+                contexts.update(
+                    (i, runner.submit(context, i)) for i in indices[1:] if i not in resumed
+                )
+            with timeline.span("vad"):
+                if kwargs["vad_filter"]:
+                    everywhere = speech_chunks(audio.samples, kwargs["vad_parameters"])
+            voiced[:] = split_chunks(everywhere, parts)
+            sizes[:] = [collected_size(p, v) for p, v in zip(pieces, voiced, strict=True)]
             top = max(runner.gather([runner.submit(loudest_in, i) for i in indices]))
+            # Part 0 first (it finds the language), then the most speech first, so the part
+            # left to run alone at the end is the one that takes the least time.
+            order = [0, *sorted(indices[1:], key=lambda i: -sizes[i])]
             # The first failure, in any part, stops the others at their next segment.
-            results = runner.gather([runner.submit(run, i, top) for i in indices])
+            started = {i: runner.submit(run, i, top) for i in order}
+            results = runner.gather([started[i] for i in indices])
         except BaseException:  # Ctrl-C, a cancel, or a part failed: the others stop too
             tracker.abandon()
             raise

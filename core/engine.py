@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from ffscribe.core import timeline
 from ffscribe.core.errors import Cancelled
 
 if TYPE_CHECKING:
@@ -79,7 +80,8 @@ class LocalParts:
         return self._pool.submit(fn, *args)
 
     def gather(self, futures: Sequence[Future[T]]) -> list[T]:
-        return _results(futures)
+        with timeline.span("wait parts"):
+            return _results(futures)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -137,7 +139,8 @@ class _JobParts:
             if any(f.done() and f.exception() is not None for f in futures):
                 break
             task.run()
-        return _results(futures)
+        with timeline.span("wait parts"):
+            return _results(futures)
 
 
 class Job:

@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
+from ffscribe.core import timeline
 from ffscribe.core.asr import Recognition
 from ffscribe.core.errors import MediaError, UsageError
 from ffscribe.core.languages import shares, top_probability
@@ -156,7 +157,7 @@ class Decode(Step):
         from ffscribe.core.media import load
 
         opts, path = state.opts, state.path
-        state.audio = audio = load(path, opts.clip)
+        state.audio = audio = timeline.wrap("media", load)(path, opts.clip)
         short = shortfall(path, audio, opts.clip)
         if short is not None and opts.fail_truncated:
             raise MediaError(f"{short} (--fail-truncated)", stage="decode")

@@ -17,6 +17,8 @@ from dataclasses import replace
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from ffscribe.core import timeline
+
 if TYPE_CHECKING:
     from ffscribe.core.transcript import Segment
 
@@ -73,16 +75,17 @@ def recover(
     for segment in segments:
         start = int(float(segment.start) * SAMPLE_RATE)
         if start - recovery.at >= GAP_SECONDS * SAMPLE_RATE:
-            yield from recovery.fill(start, plain_words(segment.text))
+            yield from timeline.iterate("recover", recovery.fill(start, plain_words(segment.text)))
         if sparse(segment):
-            redone = recovery.redo(segment)
+            with timeline.span("recover"):
+                redone = recovery.redo(segment)
             if redone:
                 yield from redone
                 continue
         recovery.keep(segment)
         yield segment
     if recovery.earlier:
-        yield from recovery.tail()
+        yield from timeline.iterate("recover", recovery.tail())
 
 
 def silence_rule(kwargs: dict[str, Any]) -> tuple[float, float]:

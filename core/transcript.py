@@ -383,7 +383,6 @@ class VoicesRecord(TypedDict):
 
 
 class _DiarizeFields(TypedDict):
-
     backend: str
     speakers: int | None
     min_speakers: int | None

@@ -120,6 +120,8 @@ def test_a_first_part_that_fails_before_the_language_is_known_stops_the_others(
     # Failing before it even asks (setting up its features): the other part must not wait.
     from ffscribe.core import asr
 
+    monkeypatch.undo()  # the language is found again (the language given is known at once)
+
     real = asr._floored
 
     def floored(extractor: Any, top: Any) -> Any:
