@@ -21,10 +21,10 @@ import numpy.typing as npt
 from .diarize import DiarizeOptions, merge_turns, relabel
 from .speaker_clustering import cluster, reassign
 from .speaker_encoder import (
-    HIDDEN,
     HOP,
     PARTIAL_FRAMES,
     SAMPLE_RATE,
+    Encoder,
     SpeakerEncoder,
     normalize_volume,
     unit_rows,
@@ -134,7 +134,7 @@ def window_starts(regions: Regions, total: int) -> npt.NDArray[np.int64]:
 
 
 def embed_windows(
-    encoder: SpeakerEncoder,
+    encoder: Encoder,
     mel: npt.NDArray[np.float32],
     timeline: npt.NDArray[np.int64],
     starts: npt.NDArray[np.int64],
@@ -147,7 +147,7 @@ def embed_windows(
         encoder.embed(np.stack([mel[timeline[s : s + PARTIAL_FRAMES]] for s in batch]))
         for batch in batches
     ]
-    return np.concatenate(parts) if parts else np.zeros((0, HIDDEN), dtype=np.float32)
+    return np.concatenate(parts) if parts else np.zeros((0, encoder.dimension), dtype=np.float32)
 
 
 def in_context(

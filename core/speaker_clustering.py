@@ -20,6 +20,8 @@ the partition to `reassign` with each window's own vector (sharper at turn chang
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -36,12 +38,24 @@ COUNT_THRESHOLD = 0.2  # cosine distance at which two clusters are different spe
 # are two of four clusters (paa), where this rule does not apply.
 ONE_VOICE_SIMILARITY = 0.72
 MIN_SHARE = 0.1  # a speaker holds at least this share of the windows (and 3 of them)
+
+
+@dataclass(frozen=True)
+class CountRule:
+    """The count pass's settings for one encoder (its vectors' distances have their own scale)."""
+
+    threshold: float = COUNT_THRESHOLD
+    share: float = MIN_SHARE
+    one_voice: float = ONE_VOICE_SIMILARITY
+
+
+GE2E_RULE = CountRule()
 MAX_SPEAKERS = 20  # the most the estimate considers without --max-speakers
 MAX_ITEMS = 1200  # AHC is quadratic: longer inputs are clustered in groups of neighbours
 REASSIGN_ROUNDS = 10  # at most; on the corpus and the fixtures it settles within 2
 
 
-def cluster(embeddings: Floats, options: DiarizeOptions) -> Labels:
+def cluster(embeddings: Floats, options: DiarizeOptions, rule: CountRule = GE2E_RULE) -> Labels:
     """A cluster number per embedding (rows L2-normalised): 0..k-1 by first appearance."""
     count = len(embeddings)
     if count == 0:
@@ -50,7 +64,7 @@ def cluster(embeddings: Floats, options: DiarizeOptions) -> Labels:
     items = _group_means(embeddings, group)
     unbounded = options.speakers is None and options.max_speakers is None
     low, high = count_bounds(options, min(len(items), MAX_SPEAKERS) if unbounded else len(items))
-    k = options.speakers if options.speakers is not None else estimate_count(items)
+    k = options.speakers if options.speakers is not None else estimate_count(items, rule)
     k = max(low, min(high, k))
     if k <= 1 or len(items) < 2:
         return np.zeros(count, dtype=np.int64)
@@ -60,26 +74,31 @@ def cluster(embeddings: Floats, options: DiarizeOptions) -> Labels:
     return _renumber(np.repeat(labels, group)[:count])
 
 
-def estimate_count(embeddings: Floats) -> int:
-    """How many speakers: big clusters of the raw embeddings at COUNT_THRESHOLD."""
-    labels = ahc(embeddings, threshold=COUNT_THRESHOLD)
+def estimate_count(embeddings: Floats, rule: CountRule = GE2E_RULE) -> int:
+    """How many speakers: big clusters of the raw embeddings at the rule's threshold."""
+    labels = ahc(embeddings, threshold=rule.threshold)
     sizes = np.bincount(labels)
-    big = np.flatnonzero(sizes >= max(3, MIN_SHARE * len(embeddings)))
-    if len(big) == 2 and one_voice(embeddings, labels, big):
+    big = np.flatnonzero(sizes >= max(3, rule.share * len(embeddings)))
+    if len(big) == 2 and one_voice(embeddings, labels, big, rule.one_voice):
         return 1
     return max(1, len(big))
 
 
-def one_voice(embeddings: Floats, labels: Labels, big: npt.NDArray[np.int64]) -> bool:
+def one_voice(
+    embeddings: Floats,
+    labels: Labels,
+    big: npt.NDArray[np.int64],
+    similarity: float = ONE_VOICE_SIMILARITY,
+) -> bool:
     """Whether two big clusters are one voice: they split the windows (in time order, outliers
-    left out) at a single point, and their mean vectors are at least ONE_VOICE_SIMILARITY alike.
+    left out) at a single point, and their mean vectors are at least `similarity` alike.
     Two people talking take turns, so their clusters interleave; one talker whose sound drifts
     splits into a before and an after."""
     order = labels[np.isin(labels, big)]
     if np.count_nonzero(np.diff(order)) != 1:
         return False
     means = unit_rows(np.stack([embeddings[labels == j].mean(axis=0) for j in big]))
-    return float(means[0] @ means[1]) >= ONE_VOICE_SIMILARITY
+    return float(means[0] @ means[1]) >= similarity
 
 
 def ahc(

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -131,6 +131,21 @@ def _load_zip(path: Path) -> dict[str, Any]:
             return dict(_Unpickler(fh, storage).load())
 
 
+class Encoder(Protocol):
+    """A speaker encoder the offline diarizer can use: features of 10 ms frames, then one unit
+    vector per window of frames."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def mel(self, samples: Array) -> Array: ...
+
+    def embed(self, windows: Array) -> Array: ...
+
+
 @dataclass(frozen=True, eq=False)
 class SpeakerEncoder:
     """The GE2E LSTM's weights, laid out for batched numpy inference."""
@@ -141,6 +156,8 @@ class SpeakerEncoder:
     linear_w: Array  # (hidden, embedding)
     linear_b: Array
     mel_basis: Array  # (n_fft // 2 + 1, n_mels)
+    name: str = "ge2e"
+    dimension: int = HIDDEN
 
     @classmethod
     def load(cls, path: Path | None = None) -> SpeakerEncoder:
