@@ -25,6 +25,7 @@ from ffscribe.core.languages import (
     Screen,
     SwitchHeard,
     SwitchRule,
+    Tally,
     labelled,
     listen,
     plan,
@@ -243,13 +244,18 @@ class Recognizer:
         fixed in `kwargs` and its probability (a split input's parts)."""
         duration = samples.size / SAMPLE_RATE
         listening = self._auto(kwargs) if auto is None else auto
+        tally = Tally()  # what finding the languages cost, for --debug
         watch: AbstractContextManager[Screen | None] = (
-            screening(self.model, kwargs["language"], self.rule) if listening else nullcontext()
+            screening(self.model, kwargs["language"], self.rule, tally)
+            if listening
+            else nullcontext()
         )
         info = None
         try:
             with watch as screen:
                 segments, info = self._transcribe(samples, kwargs, voiced)
+                if screen is not None:  # where each window sits: its doubts are looked at
+                    segments = screen.follow(segments)
                 # While the language is watched, what is found may be decoded again: the
                 # segments are heard with the result instead.
                 label = detected or (str(info.language), float(info.language_probability))
@@ -257,14 +263,18 @@ class Recognizer:
         except SwitchHeard as heard:
             running = kwargs["language"] or (str(info.language) if info else None)
             log.debug("another language heard (%s): decoding region by region", heard)
-            runs = plan(self.model, samples, running, self.rule)
+            runs = plan(self.model, samples, running, self.rule, tally, screen)
+            log.debug("languages at %.1f s: %s", offset, tally)
             return self._by_language(samples, kwargs, voiced, offset, ctx, runs, running)
         language, probability = detected or (str(info.language), float(info.language_probability))
         if screen is not None and screen.doubted:  # a window unsure of its language
-            runs = plan(self.model, samples, language, self.rule)
+            runs = plan(self.model, samples, language, self.rule, tally, screen)
             if len(runs) > 1 or runs[0].language != language:
                 log.debug("regions in %s: decoding region by region", [r.language for r in runs])
+                log.debug("languages at %.1f s: %s", offset, tally)
                 return self._by_language(samples, kwargs, voiced, offset, ctx, runs, language)
+        if listening:
+            log.debug("languages at %.1f s: %s", offset, tally)
         return Recognition(tuple(labelled(found, language, probability)), language, probability)
 
     def _by_language(
@@ -330,14 +340,17 @@ class Recognizer:
 
         pipeline = self._batched_pipeline()
         if self._auto(kwargs):
-            found = detect(self.model, batched_chunks(audio.samples, kwargs))
+            tally = Tally()
+            found = detect(self.model, batched_chunks(audio.samples, kwargs), tally)
             first = found[0].language if found else None
+            runs: list[Run] = []
             if first is not None and any(d.of(first) < self.rule.doubt for d in found):
-                runs = plan(self.model, audio.samples, first, self.rule)
-                if len(runs) > 1:
-                    return self._by_language(
-                        audio.samples, kwargs, None, audio.offset, ctx, runs, first, batch
-                    )
+                runs = plan(self.model, audio.samples, first, self.rule, tally)
+            log.debug("languages, batched: %s", tally)
+            if len(runs) > 1:
+                return self._by_language(
+                    audio.samples, kwargs, None, audio.offset, ctx, runs, first, batch
+                )
         segments, info = pipeline.transcribe(audio.samples, batch_size=batch, **kwargs)
         label = (str(info.language), float(info.language_probability))
         decoded = _collect(segments, audio.offset, audio.duration, _labelling(ctx, label))

@@ -4,15 +4,16 @@ rule that asks for evidence before the language changes, and each language's sha
 Whisper detects the language once, from the first 30 s, and decodes everything after in it:
 a French-then-English recording comes out all French, the English translated. Here the
 decoder's own windows are watched (one decoder step each, on the encoder output it computes
-anyway); only when one of them is clearly in another language, or unsure of its own, is the
-input looked at region by region, and each run of same-language regions decoded with its
-language fixed.
+anyway); only when one of them is clearly in another language, or unsure of its own, are the
+regions under it (and, after a switch, all those after it) detected one by one, an encoder
+pass each, and each run of same-language regions decoded with its language fixed.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,27 @@ class SwitchRule:
     screen: float = 0.5
     doubt: float = 0.7
     rival: float = 0.1
+
+
+@dataclass
+class Tally:
+    """What finding the languages cost one decode, for the --debug log: decoded windows
+    screened (one detector step each, on the decode's own encoder output), those that left
+    doubt, and pieces detected on their own (an encoder pass each, BATCH to a call)."""
+
+    windows: int = 0
+    doubted: int = 0
+    screen_seconds: float = 0.0
+    pieces: int = 0
+    encoder_calls: int = 0
+    detect_seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.windows} windows screened ({self.doubted} in doubt, "
+            f"{self.screen_seconds:.2f} s), {self.pieces} pieces detected in "
+            f"{self.encoder_calls} encoder calls ({self.detect_seconds:.2f} s)"
+        )
 
 
 @dataclass(frozen=True)
@@ -159,13 +181,14 @@ def find_regions(samples: Any) -> list[tuple[int, int]]:
     return [(int(c["start"]), int(c["end"])) for c in speech_chunks(samples, options)]
 
 
-def detect(model: Any, pieces: Sequence[Any]) -> list[Detection]:
+def detect(model: Any, pieces: Sequence[Any], tally: Tally | None = None) -> list[Detection]:
     """Whisper's detector on each piece of audio (its first 30 s), a few pieces a batch."""
     import numpy as np
     from faster_whisper.audio import pad_or_trim
 
     extractor = model.feature_extractor
     out: list[Detection] = []
+    began = time.perf_counter()
     for first in range(0, len(pieces), BATCH):
         batch = [
             pad_or_trim(extractor(p[:WINDOW_SAMPLES])[:, :-1])
@@ -173,6 +196,11 @@ def detect(model: Any, pieces: Sequence[Any]) -> list[Detection]:
         ]
         encoded = model.encode(np.stack(batch))
         out.extend(_detections(model, encoded))
+        if tally is not None:
+            tally.encoder_calls += 1
+    if tally is not None:
+        tally.pieces += len(pieces)
+        tally.detect_seconds += time.perf_counter() - began
     return out
 
 
@@ -183,13 +211,24 @@ def _detections(model: Any, encoded: Any) -> list[Detection]:
     ]
 
 
-def detect_regions(model: Any, samples: Any, spans: Sequence[tuple[int, int]]) -> list[Region]:
-    """Regions of `samples` at `spans`, each long enough one with its detection."""
-    asked = [i for i, (a, b) in enumerate(spans) if b - a >= MIN_DETECT_SECONDS * SAMPLE_RATE]
-    found = dict(
-        zip(asked, detect(model, [samples[a:b] for a, b in (spans[i] for i in asked)]), strict=True)
-    )
-    return [Region(a, b, found.get(i)) for i, (a, b) in enumerate(spans)]
+def detect_regions(
+    model: Any,
+    samples: Any,
+    spans: Sequence[tuple[int, int]],
+    tally: Tally | None = None,
+    known: Sequence[Detection | None] | None = None,
+) -> list[Region]:
+    """Regions of `samples` at `spans`, each long enough one with its detection: `known`'s
+    where it has one (what the decode's own window said), else the detector's on it."""
+    given = list(known) if known is not None else [None] * len(spans)
+    asked = [
+        i
+        for i, (a, b) in enumerate(spans)
+        if given[i] is None and b - a >= MIN_DETECT_SECONDS * SAMPLE_RATE
+    ]
+    pieces = [samples[a:b] for a, b in (spans[i] for i in asked)]
+    found = dict(zip(asked, detect(model, pieces, tally), strict=True))
+    return [Region(a, b, found.get(i) or given[i]) for i, (a, b) in enumerate(spans)]
 
 
 class SwitchHeard(Exception):
@@ -223,33 +262,73 @@ class Screen:
     expected language under rule.doubt, or another at rule.rival: two languages in one
     window, or an unsure one)."""
 
-    def __init__(self, language: str | None, rule: SwitchRule) -> None:
+    def __init__(self, language: str | None, rule: SwitchRule, tally: Tally | None = None) -> None:
         self.language = language
         self.rule = rule
         self.seen: list[Detection] = []
         self.doubted = False
+        self.tally = tally or Tally()
+        # Where each window sits: the segments decoded so far (start, end in seconds of the
+        # piece) and, per window, how many of them came before it was encoded.
+        self.decoded: list[tuple[float, float]] = []
+        self.marks: list[int] = []
+        self.doubts: list[bool] = []
+
+    def follow(self, segments: Iterable[Any]) -> Iterator[Any]:
+        """`segments` (faster-whisper's, times in seconds of the decoded piece), noted as
+        they come: a window is encoded after the last segment of the window before."""
+        for segment in segments:
+            self.decoded.append((float(segment.start), float(segment.end)))
+            yield segment
 
     def check(self, found: Detection) -> None:
         self.seen.append(found)
+        self.marks.append(len(self.decoded))
+        self.tally.windows += 1
         if self.language is None:
             self.language = found.language
         if found.language != self.language and found.probability >= self.rule.screen:
+            self.doubts.append(True)
             raise SwitchHeard(found.language)
         rivals = [p for code, p in found.probabilities if code != self.language]
-        unsure = found.of(self.language) < self.rule.doubt or max(rivals) >= self.rule.rival
+        unsure = (
+            found.of(self.language) < self.rule.doubt or max(rivals, default=0.0) >= self.rule.rival
+        )
+        self.doubts.append(unsure)
+        self.tally.doubted += unsure
         self.doubted = self.doubted or unsure
+
+    def windows(self, total: float) -> list[tuple[float, float, Detection, bool]]:
+        """Each window screened as (start, end, detection, in doubt), in seconds of the
+        piece: from the end of the last segment decoded before it to the end of the last
+        one before the next window; the last window (or the one that raised) runs to
+        `total`, the piece's end. Approximate by a pause at most: a region is looked at
+        again whenever a window it touches left doubt."""
+        out = []
+        for k, mark in enumerate(self.marks):
+            start = self.decoded[mark - 1][1] if mark else 0.0
+            after = self.marks[k + 1] if k + 1 < len(self.marks) else len(self.decoded)
+            end = total if k + 1 == len(self.marks) else max(start, self.decoded[after - 1][1])
+            out.append((start, end, self.seen[k], self.doubts[k]))
+        return out
 
 
 @contextmanager
-def screening(model: Any, language: str | None, rule: SwitchRule) -> Iterator[Screen]:
+def screening(
+    model: Any, language: str | None, rule: SwitchRule, tally: Tally | None = None
+) -> Iterator[Screen]:
     """While inside, every window this thread encodes is detected: the first sets the
     language when `language` is None; one clearly in another language raises SwitchHeard,
     one that leaves doubt is marked on the Screen yielded."""
-    screen = Screen(language, rule)
+    screen = Screen(language, rule, tally)
 
     def check(output: Any) -> None:
-        for found in _detections(model, output):
-            screen.check(found)
+        began = time.perf_counter()
+        try:
+            for found in _detections(model, output):
+                screen.check(found)
+        finally:
+            screen.tally.screen_seconds += time.perf_counter() - began
 
     _screen.check = check
     try:
@@ -348,8 +427,34 @@ def batched_chunks(samples: Any, kwargs: dict[str, Any]) -> list[Any]:
     return [c for c in collect_chunks(samples, speech, max_duration=30)[0] if c.size]
 
 
-def plan(model: Any, samples: Any, running: str | None, rule: SwitchRule) -> list[Run]:
+def plan(
+    model: Any,
+    samples: Any,
+    running: str | None,
+    rule: SwitchRule,
+    tally: Tally | None = None,
+    screen: Screen | None = None,
+) -> list[Run]:
     """The runs of one language each that `samples` falls into: its regions, each long
-    enough one detected, the switch rule over them."""
-    regions = detect_regions(model, samples, find_regions(samples))
+    enough one detected, the switch rule over them. With `screen` (the decode of `samples`
+    that raised doubt), a region only under windows that left none takes that window's
+    detection: only the regions a doubt or a switch touches cost an encoder pass each."""
+    spans = find_regions(samples)
+    known = heard_in(spans, screen.windows(samples.size / SAMPLE_RATE)) if screen else None
+    regions = detect_regions(model, samples, spans, tally, known)
     return runs(regions, choose(regions, running, rule), int(samples.size))
+
+
+def heard_in(
+    spans: Sequence[tuple[int, int]], windows: Sequence[tuple[float, float, Detection, bool]]
+) -> list[Detection | None]:
+    """For each region (samples): the detection of the window it overlaps most, when every
+    window it overlaps was sure of its language; None (to be detected) otherwise."""
+    out: list[Detection | None] = []
+    for a, b in spans:
+        start, end = a / SAMPLE_RATE, b / SAMPLE_RATE
+        touched = [(min(end, y) - max(start, x), found, doubt) for x, y, found, doubt in windows]
+        touched = [t for t in touched if t[0] > 0]
+        sure = touched and not any(doubt for _, _, doubt in touched)
+        out.append(max(touched, key=lambda t: t[0])[1] if sure else None)
+    return out

@@ -18,6 +18,7 @@ from ffscribe.core.languages import (
     SwitchHeard,
     SwitchRule,
     choose,
+    heard_in,
     runs,
     shares,
 )
@@ -83,6 +84,23 @@ def test_a_window_clearly_in_another_language_stops_one_in_two_leaves_doubt() ->
     first = Screen(None, SwitchRule())  # the first window sets the language
     first.check(Detection((("fr", 0.99), ("en", 0.001))))
     assert first.language == "fr" and not first.doubted
+
+
+def test_only_regions_under_a_window_in_doubt_are_detected_again() -> None:
+    # Each region would cost a whole encoder pass: the 676 s file spent 30 s on them.
+    screen = Screen("en", SwitchRule())
+    sure, unsure = Detection((("en", 0.95),)), Detection((("en", 0.6), ("es", 0.3)))
+    decoded = screen.follow(
+        [Segment(0, 0.0, 12.0, " a"), Segment(1, 12.5, 29.0, " b"), Segment(2, 30.0, 50.0, " c")]
+    )
+    screen.check(sure)  # the first window is encoded before any segment comes
+    next(decoded), next(decoded)
+    screen.check(unsure)  # the second, after the first window's two segments
+    list(decoded)
+    windows = screen.windows(60.0)
+    assert windows == [(0.0, 29.0, sure, False), (29.0, 60.0, unsure, True)]
+    spans = [(int(a * RATE), int(b * RATE)) for a, b in [(1, 11), (20, 28.5), (28, 35), (40, 50)]]
+    assert heard_in(spans, windows) == [sure, sure, None, None]
 
 
 def test_runs_cut_in_the_middle_of_the_pauses() -> None:
