@@ -74,15 +74,3 @@ def test_a_check_narrows_a_pause_or_passes_it_over() -> None:
     heard[(49 * s, 51 * s)] = [(50 * s, 50 * s + MIN_PAUSE - 1)]
     heard[(40 * s, 42 * s)] = [(40 * s, 42 * s)]
     assert cut_points(speech, 100 * s, 2, lambda a, b: heard[(a, b)])[0] == (0, 41 * s)
-
-
-def test_cuts_share_out_the_speech_not_the_length() -> None:
-    s = RATE
-    # Speech with 2 s breaks every 10 s at 0-60 s and 200-300 s, silence between (48 s and
-    # 80 s heard). By length the cut would fall in the silence (129 s), leaving 48 s of
-    # speech on one side and 80 s on the other; by speech it falls 16 s into the later speech.
-    speech = [(t * s, (t + 8) * s) for t in [*range(0, 60, 10), *range(200, 300, 10)]]
-    parts = cut_points(speech, 300 * s, 2)
-    assert parts == [(0, 219 * s), (219 * s, 300 * s)]
-    heard = [sum(max(0, min(b, y) - max(a, x)) for x, y in speech) for a, b in parts]
-    assert heard == [64 * s, 64 * s]
