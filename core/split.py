@@ -46,11 +46,10 @@ def cut_points(
     lead: int = 0,
 ) -> list[tuple[int, int]]:
     """Sample ranges covering [0, total) in up to `parts` pieces, each cut in the middle of
-    a pause within a third of a part's length of an even split of the speech (where the
-    first part holds `lead` samples more than the others: they decode a context first, it
-    does not): of the pauses of a second or more, the nearest (a sentence or paragraph
-    break, where Whisper loses the least context, and parts stay even), else the longest.
-    `speech` holds
+    a pause within a third of a part's length of an even split (where the first part is
+    `lead` samples longer than the others: they decode a context first, it does not): of
+    the pauses of a second or more, the nearest (a sentence or paragraph break, where
+    Whisper loses the least context, and parts stay even), else the longest. `speech` holds
     sorted (start, end) sample ranges of detected speech; `check`, when given, narrows each
     candidate pause to where it is really quiet (a voice detector), and a candidate with no
     quiet stretch of MIN_PAUSE left is passed over. A split with no pause near it is not
@@ -66,7 +65,8 @@ def cut_points(
     lead = min(max(lead, 0), total // parts, max(0, total - parts * int(MIN_SPLIT_SECONDS * 8000)))
     slack = total // parts // 3
     cuts: list[int] = []
-    for target in _even_speech(speech, parts, lead):
+    for k in range(1, parts):
+        target = lead + (total - lead) * k // parts
         near = [g for g in gaps if abs((g[0] + g[1]) // 2 - target) <= slack]
         for start, end in _by_preference(near, target):
             quiet = [(start, end)] if check is None else check(start, end)
@@ -79,26 +79,6 @@ def cut_points(
             break
     bounds = [0, *cuts, total]
     return [(a, b) for a, b in pairwise(bounds) if b > a]
-
-
-def _even_speech(speech: Sequence[tuple[int, int]], parts: int, lead: int) -> list[int]:
-    """The samples that split `speech` into `parts` even shares of what a worker decodes:
-    its speech, and `lead` samples of context before every part but the first (a part's
-    time goes with the speech it holds, not its length: an input's silence and music cost
-    nothing once the voice detector left them out)."""
-    spoken = sum(b - a for a, b in speech)
-    lead = min(lead, spoken // parts)
-    wanted = [lead + (spoken - lead) * k // parts for k in range(1, parts)]
-    targets: list[int] = []
-    heard = 0
-    ranges = iter(speech)
-    a, b = next(ranges)
-    for share in wanted:
-        while heard + (b - a) < share:
-            heard += b - a
-            a, b = next(ranges)
-        targets.append(a + share - heard)
-    return targets
 
 
 def _by_preference(gaps: list[tuple[int, int]], target: int) -> list[tuple[int, int]]:
