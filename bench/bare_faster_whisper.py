@@ -2,7 +2,8 @@
 
 The model is loaded once and every file is passed to faster-whisper by path, so faster-whisper
 decodes it itself (PyAV, resampled to 16 kHz mono). The options below mirror
-ffscribe.core.options.DecodeOptions and ffscribe.core.asr._transcribe_kwargs; they are written
+ffscribe.core.data.options.DecodeOptions and
+ffscribe.core.asr.recognizer._transcribe_kwargs; they are written
 out by hand on purpose, so the baseline does not depend on the code it is compared with.
 
     python bench/bare_faster_whisper.py --model-dir DIR FILE... --out DIR [--batch-size 8]
@@ -21,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-# transcribe's defaults (core/options.py DecodeOptions, core/asr.py _transcribe_kwargs).
+# transcribe's defaults (core/data/options.py DecodeOptions,
+# core/asr/recognizer.py _transcribe_kwargs).
 TRANSCRIBE_KWARGS: dict[str, object] = {
     "language": None,
     "task": "transcribe",

@@ -207,7 +207,7 @@ def corpus(directory: Path) -> tuple[list[Path], dict[str, str]]:
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    from ffscribe.core.models import resolve_model
+    from ffscribe.core.asr.models import resolve_model
 
     resolved = resolve_model(args.model)
     files, refs = corpus(args.corpus)

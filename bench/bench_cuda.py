@@ -39,9 +39,9 @@ def read_wav(path: Path) -> np.ndarray:
 
 
 def ours(model_dir: str, samples: np.ndarray, batch: int) -> tuple[str, dict[str, Any]]:
-    from ffscribe.core.asr import Recognizer
-    from ffscribe.core.media import Audio
-    from ffscribe.core.options import DecodeOptions, ModelOptions
+    from ffscribe.core.asr.recognizer import Recognizer
+    from ffscribe.core.data.options import DecodeOptions, ModelOptions
+    from ffscribe.core.media.ffmpeg import Audio
 
     started = time.perf_counter()
     recognizer = Recognizer(model_dir, "base", ModelOptions(device="auto"))

@@ -31,13 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_diarize import FILES, ONE_VOICE, read_rttm, read_uem, score
 
-from ffscribe.core import diarize_offline as off
-from ffscribe.core import speaker_clustering as sc
-from ffscribe.core.diarize import DiarizeOptions, merge_turns, relabel
-from ffscribe.core.media import load
-from ffscribe.core.speaker_campplus import CamPlusEncoder
-from ffscribe.core.speaker_encoder import SpeakerEncoder, normalize_volume
-from ffscribe.core.transcript import Turn
+from ffscribe.core.data.transcript import Turn
+from ffscribe.core.media.ffmpeg import load
+from ffscribe.core.speakers import clustering as sc
+from ffscribe.core.speakers import offline as off
+from ffscribe.core.speakers.campplus import CamPlusEncoder
+from ffscribe.core.speakers.encoder import SpeakerEncoder, normalize_volume
+from ffscribe.core.speakers.turns import DiarizeOptions, merge_turns, relabel
 
 Cluster = Callable[[np.ndarray, np.ndarray, DiarizeOptions], np.ndarray]
 

@@ -7,7 +7,8 @@ ami_dev00, ami_tst00) and the project's own dialogue fixtures: DER with pyannote
 collar 0 and 0.25 s, overlapped speech scored (skip_overlap=False), inside the file's UEM where
 there is one; the speakers found against the reference count; and the diarization real-time
 factor (audio seconds per second of `Diarizer.run`, best of the rounds; decoding and model
-loading excluded, model load timed once apart). Audio is decoded with ffscribe.core.media.load.
+loading excluded, model load timed once apart). Audio is decoded with
+ffscribe.core.media.ffmpeg.load.
 Then the speakers found on one-voice recordings (the ASR corpus, one reader each, and the
 fixtures' monologues), which have no RTTM: each should come out as 1 speaker. The sonnets
 file is left out (its three readings may be different voices).
@@ -27,9 +28,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ffscribe.core.diarize import DiarizeOptions, load_diarizer
-from ffscribe.core.media import load
-from ffscribe.core.transcript import Turn
+from ffscribe.core.data.transcript import Turn
+from ffscribe.core.media.ffmpeg import load
+from ffscribe.core.speakers.diarize import load_diarizer
+from ffscribe.core.speakers.turns import DiarizeOptions
 
 CORPUS = Path("/work/shared/corpus/diarization")
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "media"

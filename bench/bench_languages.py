@@ -5,7 +5,7 @@ each stretch transcribed alone with its language given; the English set's WER an
     .venv/bin/python bench/bench_languages.py --set tuning|report [--jobs 1] [--json out.json]
     .venv/bin/python bench/bench_languages.py --english [--rounds 2]
 
-A mixture is whole corpus recordings (16 kHz mono, ffscribe.core.media.load) laid end to end
+A mixture is whole corpus recordings (16 kHz mono, ffscribe.core.media.ffmpeg.load) laid end to end
 with digital silence between them, so each stretch's span, language and text are known
 exactly. The tuning set (thresholds were chosen on it) and the report set share no recording.
 For each mixture: (a) `auto`, this code with --language auto; (b) `first window`, the same
@@ -135,7 +135,7 @@ class Stretch:
 
 
 def build(recipe: list[tuple[str, float]]) -> tuple[Any, list[Stretch], dict[str, Any]]:
-    from ffscribe.core import media
+    from ffscribe.core.media import ffmpeg as media
 
     pieces, stretches, samples = [], [], {}
     at = 0
@@ -197,9 +197,9 @@ def score(segments: Any, stretches: list[Stretch]) -> dict[str, Any]:
 
 
 def recognizer(jobs: int) -> Any:
-    from ffscribe.core.asr import Recognizer
-    from ffscribe.core.models import resolve_model
-    from ffscribe.core.options import ModelOptions
+    from ffscribe.core.asr.models import resolve_model
+    from ffscribe.core.asr.recognizer import Recognizer
+    from ffscribe.core.data.options import ModelOptions
 
     return Recognizer(resolve_model("base").path, "base", ModelOptions(jobs=jobs))
 
@@ -210,7 +210,7 @@ PLANS = [0]  # how many times the input was looked at region by region
 
 def count_plans() -> None:
     """Count calls of asr.plan: a monolingual input should make none."""
-    from ffscribe.core import asr
+    from ffscribe.core.asr import recognizer as asr
 
     plan = asr.plan
 
@@ -222,9 +222,9 @@ def count_plans() -> None:
 
 
 def decode(rec: Any, samples: Any, language: str | None, screen: bool, batch: int = 0) -> Any:
-    from ffscribe.core.languages import SwitchRule
-    from ffscribe.core.media import Audio
-    from ffscribe.core.options import DecodeOptions
+    from ffscribe.core.asr.languages import SwitchRule
+    from ffscribe.core.data.options import DecodeOptions
+    from ffscribe.core.media.ffmpeg import Audio
 
     rule = getattr(rec, "tuned", SwitchRule())
     # Off: no window ever leaves doubt or names another language (Whisper's own behaviour).
@@ -274,7 +274,7 @@ def _line(r: dict[str, Any]) -> str:
 
 
 def english(rounds: int) -> dict[str, Any]:
-    from ffscribe.core import media
+    from ffscribe.core.media import ffmpeg as media
 
     rec = recognizer(1)
     count_plans()

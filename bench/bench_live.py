@@ -8,7 +8,7 @@ decoded once offline as `transcribe` does (Pipeline, default options, word times
 fed at real speed, 0.1 s at a time from a pacing thread, to each method; the decoding thread
 takes all audio that came while it worked, as `transcribe live` does on a paced source:
 
-- live: ffscribe's LiveSession (core/live.py) with the CLI's defaults (greedy, 1 s step).
+- live: ffscribe's LiveSession (core/asr/live.py) with the CLI's defaults (greedy, 1 s step).
 - gradio: the Gradio streaming-ASR tutorial's method: every step, transcribe all audio so far.
   A word counts as committed from the step after which it never changed again.
 - la2: LocalAgreement-2 as packaged on PyPI (`whisper-streaming` 0.1.0, a fork of
@@ -89,7 +89,7 @@ Commits = list[tuple[str, float, float]]  # (word, its own end in the audio, wal
 
 
 def run_live(model: Any, decode: Any, samples: np.ndarray) -> Commits:
-    from ffscribe.core.live import LiveSession, WhisperDecoder
+    from ffscribe.core.asr.live import LiveSession, WhisperDecoder
 
     session = LiveSession(WhisperDecoder(model, decode))
     pacer = Pacer(samples)
@@ -206,10 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    from ffscribe.core.asr import _transcribe_kwargs
-    from ffscribe.core.media import load
-    from ffscribe.core.options import DecodeOptions, ModelOptions
-    from ffscribe.core.pipeline import Pipeline, PipelineOptions
+    from ffscribe.core.asr.recognizer import _transcribe_kwargs
+    from ffscribe.core.data.options import DecodeOptions, ModelOptions
+    from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
+    from ffscribe.core.media.ffmpeg import load
 
     media, refs = corpus(args.corpus)
     wanted = args.files.split(",")

@@ -4,8 +4,8 @@
 
 Each measurement runs in its own Python process and reports the peak RSS it added above its
 baseline (after the input is in memory): Whisper's log-mel features (faster-whisper's
-FeatureExtractor against core.features.BlockwiseLogMel) and Silero VAD's probabilities
-through faster-whisper's get_speech_timestamps (its SileroVADModel against core.silero's
+FeatureExtractor against core.media.features.BlockwiseLogMel) and Silero VAD's probabilities
+through faster-whisper's get_speech_timestamps (its SileroVADModel against core.asr.silero's
 batch-at-a-time one), with the time each took and whether the two give the same numbers
 (the sum of the features; the speech found; the segment count). With `--decode MODEL`, a
 whole unsplit decode of `--audio` too (the path of `--jobs 1`, or of an input that other
@@ -25,16 +25,16 @@ import json, resource, sys, time
 import numpy as np
 kind, way, path, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 if path:
-    from ffscribe.core.media import load
+    from ffscribe.core.media.ffmpeg import load
     samples = load(path).samples
 else:
     rng = np.random.default_rng(0)
     samples = rng.standard_normal(int(seconds * 16000), dtype=np.float32) * np.float32(0.1)
 if kind == "decode":
     from faster_whisper.vad import SileroVADModel, get_vad_model
-    from ffscribe.core.asr import Recognizer
-    from ffscribe.core.models import resolve_model
-    from ffscribe.core.options import DecodeOptions, ModelOptions
+    from ffscribe.core.asr.recognizer import Recognizer
+    from ffscribe.core.asr.models import resolve_model
+    from ffscribe.core.data.options import DecodeOptions, ModelOptions
     name = sys.argv[5]
     recognizer = Recognizer(resolve_model(name).path, name, ModelOptions(jobs=1, threads=2))
     if way == "faster-whisper":  # its own front end back in place
@@ -43,16 +43,16 @@ if kind == "decode":
     def call():
         found = recognizer.recognize(audio, DecodeOptions(language="en"))  # jobs=1: whole
         return np.array([len(found.segments)], dtype=np.float64)
-    from ffscribe.core.media import load
+    from ffscribe.core.media.ffmpeg import load
     audio = load(path)
 elif kind == "features":
     from faster_whisper.feature_extractor import FeatureExtractor
-    from ffscribe.core.features import BlockwiseLogMel
+    from ffscribe.core.media.features import BlockwiseLogMel
     run = FeatureExtractor() if way == "faster-whisper" else BlockwiseLogMel(FeatureExtractor())
     call = lambda: run(samples, chunk_length=30)
 else:
     from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
-    from ffscribe.core import silero
+    from ffscribe.core.asr import silero
     get_vad_model()  # loaded before the baseline is taken
     find = silero.speech_timestamps if way == "ffscribe" else get_speech_timestamps
     def call():

@@ -2,7 +2,7 @@
 
     /work/venv/bin/python bench/bench_music.py [--rounds 3] [--asr] [--json out.json]
 
-Detection, on the corpus (/work/shared/corpus, decoded with ffscribe.core.media.load):
+Detection, on the corpus (/work/shared/corpus, decoded with ffscribe.core.media.ffmpeg.load):
 - frame-level (10 ms) precision, recall and F1 of the music regions on
   music/mix_jfk_over_brahms.wav against its exact mix_jfk_over_brahms.music.txt;
 - the share of music/brahms_hungarian_dance_5.ogg found to be music (all of it is, by label);
@@ -38,9 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from ffscribe.core import media, music
-from ffscribe.core.music import MusicDetector, MusicOptions
-from ffscribe.core.transcript import MusicRegion
+from ffscribe.core.data.transcript import MusicRegion
+from ffscribe.core.media import ffmpeg as media
+from ffscribe.core.music import detect as music
+from ffscribe.core.music.detect import MusicDetector, MusicOptions
 
 CORPUS = Path("/work/shared/corpus")
 MIX = CORPUS / "music/mix_jfk_over_brahms.wav"
@@ -185,7 +186,7 @@ def speed(detector: MusicDetector, audios: dict[str, media.Audio], rounds: int) 
 _LOADER = """
 import json, time
 t0 = time.perf_counter()
-from ffscribe.core.music import MusicDetector
+from ffscribe.core.music.detect import MusicDetector
 t1 = time.perf_counter()
 MusicDetector()
 t2 = time.perf_counter()
@@ -237,7 +238,7 @@ def run_bare(files: list[Path], model: str) -> dict[str, str]:
     """Texts from faster-whisper itself: its default options, the same model directory."""
     from faster_whisper import WhisperModel
 
-    from ffscribe.core.models import resolve_model
+    from ffscribe.core.asr.models import resolve_model
 
     whisper = WhisperModel(resolve_model(model).path)
     texts = {}

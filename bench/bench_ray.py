@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ffscribe.core.batch import OutputOptions, run_batch
-from ffscribe.core.engine import Engine
-from ffscribe.core.executor_ray import RayExecutor, RayOptions
-from ffscribe.core.inputs import resolve
-from ffscribe.core.media import probe
-from ffscribe.core.options import ModelOptions
-from ffscribe.core.pipeline import Pipeline, PipelineOptions
+from ffscribe.core.batch.contract import OutputOptions, run_batch
+from ffscribe.core.batch.inputs import resolve
+from ffscribe.core.batch.ray_executor import RayExecutor, RayOptions
+from ffscribe.core.data.options import ModelOptions
+from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
+from ffscribe.core.engine.pool import Engine
+from ffscribe.core.media.ffmpeg import probe
 from ffscribe.formats import write
 
 MEDIA = (".wav", ".flac", ".mp3", ".ogg", ".mp4", ".webm")

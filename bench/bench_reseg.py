@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_devset import cut, features, load_items, shipped_count
 from bench_diarize import FILES, ONE_VOICE, read_rttm
 
-from ffscribe.core import diarize_offline as off
+from ffscribe.core.speakers import offline as off
 
 
 def vmf_count(start: float, kappa: float, share: float, rounds: int = 20) -> Callable[..., int]:

@@ -29,11 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_devset import diarize, features, load_items, shipped
 
-from ffscribe.core.diarize import DiarizeOptions
-from ffscribe.core.media import load
-from ffscribe.core.speaker_encoder import SpeakerEncoder
-from ffscribe.core.transcript import Turn
-from ffscribe.core.voices import MARGIN, SIMILARITY, Voice, identify, load_voices, speaker_vectors
+from ffscribe.core.data.transcript import Turn
+from ffscribe.core.media.ffmpeg import load
+from ffscribe.core.speakers.encoder import SpeakerEncoder
+from ffscribe.core.speakers.turns import DiarizeOptions
+from ffscribe.core.speakers.voices import (
+    MARGIN,
+    SIMILARITY,
+    Voice,
+    identify,
+    load_voices,
+    speaker_vectors,
+)
 
 FRAME = 0.01
 

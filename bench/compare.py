@@ -6,7 +6,7 @@
     ... --variant "jobs2=--jobs 2" --variant "b8=--batch-size 8"   (more transcribe settings)
 
 Every tool runs as its own process over the same files and the same CTranslate2 model
-directory (`ffscribe.core.models.resolve_model(M).path`), CPU, int8, beam 5, Silero VAD with
+directory (`ffscribe.core.asr.models.resolve_model(M).path`), CPU, int8, beam 5, Silero VAD with
 min_silence_duration_ms=2000, one thread per core:
 
 - transcribe: `transcribe FILES --model M --format json -o TMP --overwrite --quiet`, default
@@ -241,7 +241,7 @@ def inputs(args: argparse.Namespace, tmp: Path) -> tuple[list[Path], dict[str, s
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    from ffscribe.core.models import resolve_model
+    from ffscribe.core.asr.models import resolve_model
 
     model_dir = resolve_model(args.model).path
     rows = tools(args, model_dir)

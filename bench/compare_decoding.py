@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from faster_whisper.audio import decode_audio
 
-    from ffscribe.core.media import load
+    from ffscribe.core.media.ffmpeg import load
 
     columns = ["file", "samples ffmpeg", "samples PyAV", "max abs diff", "RMS diff", "gain"]
     print("| " + " | ".join([*columns, "s ffmpeg", "s PyAV"]) + " |")

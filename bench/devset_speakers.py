@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ffscribe.core.media import load
+from ffscribe.core.media.ffmpeg import load
 
 RATE = 16000
 CORPUS = Path("/work/shared/corpus")

@@ -12,7 +12,8 @@ copy of the file built by compare.py --long (compare_longfile.build, 16 kHz mono
 - gX: every sample times X (g0.99: 0.09 dB quieter);
 - dN: Gaussian noise of amplitude 1e-4 (-80 dBFS) added, seed N.
 
-transcribe runs in process (ffscribe.core.asr.Recognizer, default workers, its split path),
+transcribe runs in process (ffscribe.core.asr.recognizer.Recognizer, default workers, its split
+path),
 bare is WhisperModel.transcribe with 2 threads; both with transcribe's default decoding
 options, language en (no detection: the same for both). Prints per spec the errors
 (substitutions + deletions + insertions, bench_asr.score) of each, and their sums.
@@ -65,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from faster_whisper import WhisperModel
 
-    from ffscribe.core import media
-    from ffscribe.core.asr import Recognizer, _transcribe_kwargs
-    from ffscribe.core.models import resolve_model
-    from ffscribe.core.options import DecodeOptions, ModelOptions
+    from ffscribe.core.asr.models import resolve_model
+    from ffscribe.core.asr.recognizer import Recognizer, _transcribe_kwargs
+    from ffscribe.core.data.options import DecodeOptions, ModelOptions
+    from ffscribe.core.media import ffmpeg as media
 
     files, refs = corpus(args.corpus)
     path = resolve_model(args.model).path

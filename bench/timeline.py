@@ -1,5 +1,5 @@
 """Where a run's wall time goes, per thread: runs `transcribe` with FFSCRIBE_TIMELINE set
-(core/timeline.py records named spans of wall and thread CPU time) and prints, per thread,
+(core/engine/timeline.py records named spans of wall and thread CPU time) and prints, per thread,
 each span's own time (its children's taken out), the time no span covers (idle: waiting
 for work or for another thread), and a chart of the top-level spans over the run.
 

@@ -32,17 +32,17 @@ from ffscribe.cli.to_core import (
 )
 from ffscribe.cli.voices import enroll_voices, voice_options
 from ffscribe.core import __version__
-from ffscribe.core.batch import OutputOptions
-from ffscribe.core.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
-from ffscribe.core.errors import UsageError
-from ffscribe.core.executor_ray import RayOptions
-from ffscribe.core.options import (
+from ffscribe.core.batch.contract import OutputOptions
+from ffscribe.core.batch.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
+from ffscribe.core.batch.outputs import DEFAULT_TEMPLATE, check_template
+from ffscribe.core.batch.ray_executor import RayOptions
+from ffscribe.core.data.errors import UsageError
+from ffscribe.core.data.options import (
     DEFAULT_MODEL,
     ClipOptions,
     DecodeOptions,
 )
-from ffscribe.core.outputs import DEFAULT_TEMPLATE, check_template
-from ffscribe.core.pipeline import Pipeline, PipelineOptions
+from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
 from ffscribe.formats import FORMAT_NAMES, WRITERS, WriterOptions, parse_formats
 
 if TYPE_CHECKING:

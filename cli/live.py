@@ -18,11 +18,12 @@ from ffscribe.cli.live_view import LinesView, LiveFiles, TerminalView
 from ffscribe.cli.progress import printable
 from ffscribe.cli.run import _signals_stop, setup_logging
 from ffscribe.cli.to_core import language_code, model_options
-from ffscribe.core.errors import ExitCode, TranscribeError, internal_error
-from ffscribe.core.live import Committed, Event, LiveOptions, LiveSession
-from ffscribe.core.media import SAMPLE_RATE
-from ffscribe.core.options import DEFAULT_MODEL, DecodeOptions, ModelOptions
-from ffscribe.core.stream import (
+from ffscribe.core.asr.live import Committed, Event, LiveOptions, LiveSession
+from ffscribe.core.data.errors import ExitCode, TranscribeError, internal_error
+from ffscribe.core.data.options import DEFAULT_MODEL, DecodeOptions, ModelOptions
+from ffscribe.core.data.transcript import Source
+from ffscribe.core.media.ffmpeg import SAMPLE_RATE
+from ffscribe.core.media.stream import (
     AudioStream,
     StreamSource,
     file_source,
@@ -30,7 +31,6 @@ from ffscribe.core.stream import (
     microphone,
     stdin_source,
 )
-from ffscribe.core.transcript import Source
 from ffscribe.formats import WRITERS, parse_formats, render
 
 log = logging.getLogger("ffscribe.live")
@@ -255,8 +255,8 @@ def _finish(
 def _session(
     source: StreamSource, model: ModelOptions, decode: DecodeOptions, options: LiveOptions
 ) -> LiveSession:
-    from ffscribe.core.live import WhisperDecoder
-    from ffscribe.core.pipeline import Pipeline, PipelineOptions
+    from ffscribe.core.asr.live import WhisperDecoder
+    from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
 
     # One worker with every core: a live session decodes one buffer at a time.
     pipeline = Pipeline(PipelineOptions(model=model, decode=decode))

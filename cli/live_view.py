@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ffscribe.cli.progress import printable
-from ffscribe.core.errors import OutputError
-from ffscribe.core.live import Committed, Event, Partial
-from ffscribe.core.outputs import atomic_write_text
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.asr.live import Committed, Event, Partial
+from ffscribe.core.batch.outputs import atomic_write_text
+from ffscribe.core.data.errors import OutputError
+from ffscribe.core.data.transcript import Transcript
 
 if TYPE_CHECKING:
     from rich.live import Live

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ffscribe.core.batch import label
-from ffscribe.core.inputs import Input
-from ffscribe.core.report import InputResult
+from ffscribe.core.batch.contract import label
+from ffscribe.core.batch.inputs import Input
+from ffscribe.core.batch.report import InputResult
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID

@@ -20,17 +20,17 @@ from typing import NoReturn, TextIO
 import typer
 
 from ffscribe.cli.progress import Reporter, printable
-from ffscribe.core import cleanup
-from ffscribe.core.batch import OutputOptions, Submitter, label, plan_outputs, run_batch
-from ffscribe.core.download import FetchOptions
-from ffscribe.core.engine import Engine
-from ffscribe.core.errors import ExitCode, TranscribeError, internal_error
-from ffscribe.core.executor_ray import RayExecutor, RayOptions
-from ffscribe.core.inputs import Input, resolve
-from ffscribe.core.outputs import atomic_write_text, check_writable
-from ffscribe.core.pipeline import Pipeline
-from ffscribe.core.report import Report
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.batch.contract import OutputOptions, Submitter, label, plan_outputs, run_batch
+from ffscribe.core.batch.download import FetchOptions
+from ffscribe.core.batch.inputs import Input, resolve
+from ffscribe.core.batch.outputs import atomic_write_text, check_writable
+from ffscribe.core.batch.ray_executor import RayExecutor, RayOptions
+from ffscribe.core.batch.report import Report
+from ffscribe.core.data.errors import ExitCode, TranscribeError, internal_error
+from ffscribe.core.data.transcript import Transcript
+from ffscribe.core.engine import cleanup
+from ffscribe.core.engine.pipeline import Pipeline
+from ffscribe.core.engine.pool import Engine
 from ffscribe.formats import WriterOptions, write
 
 

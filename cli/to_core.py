@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ffscribe.core.errors import UsageError
-from ffscribe.core.options import ModelOptions
+from ffscribe.core.data.errors import UsageError
+from ffscribe.core.data.options import ModelOptions
 
 if TYPE_CHECKING:
-    from ffscribe.core.diarize import DiarizeOptions
-    from ffscribe.core.music import MusicOptions
+    from ffscribe.core.music.detect import MusicOptions
+    from ffscribe.core.speakers.turns import DiarizeOptions
 
 
 def language_code(language: str | None) -> str | None:
@@ -50,7 +50,7 @@ def music_options(
     --music-windows, which need the music found."""
     if not (detect or skip or windows):
         return None
-    from ffscribe.core.music import MusicOptions
+    from ffscribe.core.music.detect import MusicOptions
 
     return MusicOptions(threshold=threshold, window_seconds=windows)
 
@@ -68,7 +68,7 @@ def diarize_options(
     counted = any(fields.get(k) for k in ("speakers", "min_speakers", "max_speakers"))
     if not (diarize or counted or named or voices):
         return None
-    from ffscribe.core.diarize import DiarizeOptions
+    from ffscribe.core.speakers.turns import DiarizeOptions
 
     try:
         return DiarizeOptions(**fields)

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ffscribe.core.errors import ExitCode, TranscribeError
+from ffscribe.core.data.errors import ExitCode, TranscribeError
 
 if TYPE_CHECKING:
-    from ffscribe.core.voices import VoiceOptions
+    from ffscribe.core.speakers.voices import VoiceOptions
 
 
 def voice_options(
@@ -26,7 +26,7 @@ def voice_options(
         raise typer.BadParameter("--voices names the speakers: leave out --speaker-names")
     if directory is not None and not directory.is_dir():
         raise typer.BadParameter(f"{directory} is not a directory", param_hint="--voices")
-    from ffscribe.core.voices import VoiceOptions
+    from ffscribe.core.speakers.voices import VoiceOptions
 
     return VoiceOptions(directory=directory, vectors=vectors)
 
@@ -40,7 +40,7 @@ def enroll_voices(
     if directory is None:
         raise typer.BadParameter("--enroll needs --voices DIR, where the samples go")
     wanted = [_pair(text) for text in pairs]
-    from ffscribe.core.voices import enroll_from_transcript
+    from ffscribe.core.speakers.voices import enroll_from_transcript
 
     code = ExitCode.OK
     for item in inputs:

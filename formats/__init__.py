@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from typing import TextIO
 
-from ffscribe.core.errors import UsageError
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.data.errors import UsageError
+from ffscribe.core.data.transcript import Transcript
 
 from .base import DEFAULT_OPTIONS, Writer, WriterOptions
 from .json import JSON

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from ffscribe.core.errors import UsageError
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.data.errors import UsageError
+from ffscribe.core.data.transcript import Transcript
 
 
 @dataclass(frozen=True)

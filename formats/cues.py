@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ffscribe.core.transcript import Segment
+from ffscribe.core.data.transcript import Segment
 
 from .base import WriterOptions, one_line, to_ms
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TextIO
 
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.data.transcript import Transcript
 
 from .base import WriterOptions
 

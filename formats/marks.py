@@ -3,7 +3,7 @@ writers a person reads (TXT, SRT, VTT)."""
 
 from __future__ import annotations
 
-from ffscribe.core.transcript import Segment, Transcript
+from ffscribe.core.data.transcript import Segment, Transcript
 
 from .base import WriterOptions
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TextIO
 
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.data.transcript import Transcript
 
 from .base import WriterOptions
 

@@ -6,7 +6,7 @@ import html
 from dataclasses import dataclass
 from typing import TextIO
 
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.data.transcript import Transcript
 
 from .base import WriterOptions, format_timestamp
 from .cues import Cue, iter_cues

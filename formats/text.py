@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TextIO
 
-from ffscribe.core.transcript import Segment, Transcript
+from ffscribe.core.data.transcript import Segment, Transcript
 
 from .base import WriterOptions, one_line, to_ms
 from .marks import with_music_marks

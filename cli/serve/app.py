@@ -20,7 +20,7 @@ from ffscribe.cli.serve.errors import ApiError, from_transcribe_error
 from ffscribe.cli.serve.guard import Guard, Oversize, error_body, too_large
 from ffscribe.cli.serve.service import Service
 from ffscribe.core import __version__
-from ffscribe.core.errors import TranscribeError, internal_error
+from ffscribe.core.data.errors import TranscribeError, internal_error
 
 log = logging.getLogger("ffscribe.serve")
 

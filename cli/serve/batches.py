@@ -28,7 +28,7 @@ from ffscribe.cli.serve.errors import ApiError
 from ffscribe.cli.serve.models import check_model
 from ffscribe.cli.serve.service import Request as Asked
 from ffscribe.cli.serve.service import Service, fetch_media, upload_folder
-from ffscribe.core.transcript import Source, Transcript
+from ffscribe.core.data.transcript import Source, Transcript
 
 log = logging.getLogger("ffscribe.serve.batches")
 router = APIRouter(prefix="/v1/batches")
@@ -54,7 +54,7 @@ class BatchStore:
         self.root = root  # made with the first batch: a server without batches writes nothing
 
     def create(self, urls: list[str], parameters: dict[str, Any]) -> str:
-        from ffscribe.core.outputs import atomic_write_text
+        from ffscribe.core.batch.outputs import atomic_write_text
 
         task_id = uuid.uuid4().hex
         folder = self.root / task_id
@@ -81,12 +81,12 @@ class BatchStore:
         return data
 
     def save_result(self, task_id: str, n: int, transcript: Transcript) -> None:
-        from ffscribe.core.outputs import atomic_write_text
+        from ffscribe.core.batch.outputs import atomic_write_text
 
         atomic_write_text(self.result(task_id, n), transcript.to_json())
 
     def save_failure(self, task_id: str, n: int, error: ApiError) -> None:
-        from ffscribe.core.outputs import atomic_write_text
+        from ffscribe.core.batch.outputs import atomic_write_text
 
         body = {"code": error.code or str(error.status), "message": error.message}
         atomic_write_text(self.root / task_id / f"{n}.error.json", json.dumps(body))
@@ -281,7 +281,7 @@ async def status(task_id: str, request: Request) -> JSONResponse:
 @router.get("/{task_id}/files/{n}", name="result")
 async def result(task_id: str, n: int, request: Request, format: str = "json") -> Response:
     """File N's result: ffscribe's JSON, or any format `transcribe --format` writes."""
-    from ffscribe.core.errors import UsageError
+    from ffscribe.core.data.errors import UsageError
     from ffscribe.formats import get_writer, render
 
     runner: BatchRunner = request.app.state.batches

@@ -18,13 +18,13 @@ from ffscribe.cli import options as opt
 from ffscribe.cli.app import P_RUN
 from ffscribe.cli.run import setup_logging
 from ffscribe.cli.to_core import diarize_options, language_code, model_options, music_options
-from ffscribe.core.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
-from ffscribe.core.errors import EnvironmentMissing, ExitCode, TranscribeError
-from ffscribe.core.options import DEFAULT_MODEL, DecodeOptions
+from ffscribe.core.batch.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
+from ffscribe.core.data.errors import EnvironmentMissing, ExitCode, TranscribeError
+from ffscribe.core.data.options import DEFAULT_MODEL, DecodeOptions
 
 if TYPE_CHECKING:
     from ffscribe.cli.serve.service import Limits
-    from ffscribe.core.pipeline import Pipeline
+    from ffscribe.core.engine.pipeline import Pipeline
 
 P_SERVE = "Service"
 LOOPBACK = "127.0.0.1"
@@ -170,7 +170,7 @@ def serve(
 ) -> None:
     """Serve transcription over HTTP: OpenAI's audio API, PaddleX's API and a page."""
     from ffscribe.cli.serve.service import Limits
-    from ffscribe.core.pipeline import Pipeline, PipelineOptions
+    from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
 
     setup_logging(quiet=quiet, verbose=False, debug=debug)
     _access_log(quiet=quiet)

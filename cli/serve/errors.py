@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ffscribe.core.download import TooLarge
-from ffscribe.core.errors import (
+from ffscribe.core.batch.download import TooLarge
+from ffscribe.core.data.errors import (
     EnvironmentMissing,
     InputError,
     MediaError,

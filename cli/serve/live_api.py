@@ -1,4 +1,4 @@
-"""`WS /v1/live`: live transcription over a WebSocket, core/live.py's commit policy on the
+"""`WS /v1/live`: live transcription over a WebSocket, core/asr/live.py's commit policy on the
 server's engine. Binary frames in (16 kHz mono s16le PCM, or with `format=container` any
 stream ffmpeg reads), JSON events out: `ready`, `partial`, `segment`, `done`, `error`.
 
@@ -28,8 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from ffscribe.cli.serve.errors import ApiError, from_transcribe_error
 from ffscribe.cli.serve.service import Request as Asked
 from ffscribe.cli.serve.service import Service
-from ffscribe.core.errors import TranscribeError
-from ffscribe.core.live import (
+from ffscribe.core.asr.live import (
     Committed,
     Done,
     Event,
@@ -38,8 +37,9 @@ from ffscribe.core.live import (
     Partial,
     WhisperDecoder,
 )
-from ffscribe.core.media import SAMPLE_RATE
-from ffscribe.core.transcript import ModelInfo, Segment, Source
+from ffscribe.core.data.errors import TranscribeError
+from ffscribe.core.data.transcript import ModelInfo, Segment, Source
+from ffscribe.core.media.ffmpeg import SAMPLE_RATE
 
 log = logging.getLogger("ffscribe.serve.live")
 router = APIRouter(prefix="/v1")
@@ -176,7 +176,7 @@ async def _pcm(websocket: WebSocket, chunks: Chunks) -> AsyncIterator[None]:
 async def _container(websocket: WebSocket, chunks: Chunks) -> AsyncIterator[None]:
     """Binary frames of a container stream (WebM/Ogg from a browser's MediaRecorder, MP3,
     WAV...) piped to ffmpeg, whose 16 kHz chunks are read on a thread as they come."""
-    from ffscribe.core.stream import AudioStream, stdin_source
+    from ffscribe.core.media.stream import AudioStream, stdin_source
 
     read_end, write_end = os.pipe()
     pipe = os.fdopen(write_end, "wb", buffering=0)

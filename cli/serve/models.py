@@ -54,8 +54,8 @@ def offline_models(served: str) -> list[dict[str, Any]]:
 
 
 def _installed_packs() -> list[str]:
-    from ffscribe.core.errors import ModelError
-    from ffscribe.core.models import PACKS
+    from ffscribe.core.asr.models import PACKS
+    from ffscribe.core.data.errors import ModelError
 
     names = []
     for name, pack in PACKS.items():

@@ -19,7 +19,7 @@ from ffscribe.cli.serve.errors import ApiError
 from ffscribe.cli.serve.models import check_model, offline_models
 from ffscribe.cli.serve.service import Request as Asked
 from ffscribe.cli.serve.service import Service, save_stream, upload_folder
-from ffscribe.core.transcript import Segment, Transcript
+from ffscribe.core.data.transcript import Segment, Transcript
 from ffscribe.formats import render
 
 router = APIRouter(prefix="/v1")
@@ -118,7 +118,7 @@ def _parse(form: FormData, task: str, served: str) -> tuple[Asked, str, bool, bo
 def _renders(form: FormData) -> tuple[str, ...]:
     """Our `renders` field: with verbose_json, these formats as the CLI writes them too
     (the page's downloads)."""
-    from ffscribe.core.errors import UsageError
+    from ffscribe.core.data.errors import UsageError
     from ffscribe.formats import parse_formats
 
     spec = _text(form, "renders")

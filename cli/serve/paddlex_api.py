@@ -20,7 +20,7 @@ from ffscribe.cli.serve.guard import PADDLEX_PATH
 from ffscribe.cli.serve.openai_api import segment_fields
 from ffscribe.cli.serve.service import Limits, Service, fetch_media, upload_folder
 from ffscribe.cli.serve.service import Request as Asked
-from ffscribe.core.transcript import Source, Transcript
+from ffscribe.core.data.transcript import Source, Transcript
 
 router = APIRouter()
 _CAMEL = {

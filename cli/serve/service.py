@@ -24,11 +24,11 @@ from typing import IO, TypeVar
 
 from ffscribe.cli.serve.errors import ApiError, from_transcribe_error
 from ffscribe.cli.to_core import temperatures
-from ffscribe.core.download import FetchOptions
-from ffscribe.core.engine import Engine, Job
-from ffscribe.core.errors import Cancelled, TranscribeError
-from ffscribe.core.pipeline import Pipeline, PipelineOptions
-from ffscribe.core.transcript import Segment, Source, Transcript
+from ffscribe.core.batch.download import FetchOptions
+from ffscribe.core.data.errors import Cancelled, TranscribeError
+from ffscribe.core.data.transcript import Segment, Source, Transcript
+from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
+from ffscribe.core.engine.pool import Engine, Job
 
 log = logging.getLogger("ffscribe.serve")
 T = TypeVar("T")
@@ -83,7 +83,7 @@ class Service:
 
     def start(self) -> None:
         """Load every model the defaults need and start the workers."""
-        from ffscribe.core.download import remove_stale_scratch
+        from ffscribe.core.batch.download import remove_stale_scratch
 
         if remove_stale_scratch():  # uploads of a server that was killed -9
             log.info("removed the scratch folders of a server that was killed")
@@ -152,7 +152,7 @@ class Service:
         if base.clip.duration is None:  # a stream states no duration: cut it at the limit
             opts = replace(opts, clip=replace(base.clip, duration=self.limits.max_duration))
         if request.diarize or request.speakers or request.min_speakers or request.max_speakers:
-            from ffscribe.core.diarize import DiarizeOptions
+            from ffscribe.core.speakers.turns import DiarizeOptions
 
             diarize = base.diarize or DiarizeOptions()
             opts = replace(
@@ -165,7 +165,7 @@ class Service:
                 ),
             )
         if (request.detect_music or request.skip_music) and opts.music is None:
-            from ffscribe.core.music import MusicOptions
+            from ffscribe.core.music.detect import MusicOptions
 
             opts = replace(opts, music=MusicOptions())
         if request.skip_music:
@@ -210,7 +210,7 @@ class Service:
         return future.result()
 
     def _check_duration(self, path: str) -> None:
-        from ffscribe.core.media import stated_duration
+        from ffscribe.core.media.ffmpeg import stated_duration
 
         seconds = stated_duration(path)
         if seconds is not None and seconds > self.limits.max_duration:
@@ -232,7 +232,7 @@ class Service:
 async def upload_folder() -> AsyncIterator[str]:
     """A scratch folder for one request's media, removed on the way out whatever happens
     (and by the clean-up at exit should the request never get there)."""
-    from ffscribe.core.download import scratch
+    from ffscribe.core.batch.download import scratch
 
     with scratch() as folder:
         yield folder
@@ -271,8 +271,8 @@ def save_stream(source: IO[bytes], folder: str, filename: str | None) -> str:
 def fetch_media(url: str, folder: str, limits: Limits, *, param: str) -> str:
     """Download `url` into `folder` with the CLI's rules (http and https only, redirects
     too, --max-download, --download-deadline); ApiError when it is not media or fails."""
-    from ffscribe.core.download import download_to, is_fetched_scheme
-    from ffscribe.core.inputs import MEDIA_EXTENSIONS
+    from ffscribe.core.batch.download import download_to, is_fetched_scheme
+    from ffscribe.core.media.ffmpeg import MEDIA_EXTENSIONS
 
     def media(path: str) -> bool:
         return os.path.splitext(path)[1].lower() in MEDIA_EXTENSIONS

@@ -127,7 +127,7 @@ def _long_audio(media: Path, tmp_path: Path) -> Path:
     listing = tmp_path / "list.txt"
     listing.write_text("".join(f"file '{media / 'long_speech.wav'}'\n" for _ in range(9)))
     dest = tmp_path / "long.wav"
-    from ffscribe.core.media import find_ffmpeg
+    from ffscribe.core.media.ffmpeg import find_ffmpeg
 
     subprocess.run(
         [

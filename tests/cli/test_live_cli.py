@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.data.transcript import Transcript
 from tests.conftest import MEDIA, TEST_MODEL, run_cli, transcribe_exe
 
 LINE = re.compile(r"^\[(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})\] (.+)$")

@@ -23,12 +23,12 @@ from tests.conftest import MEDIA, TEST_MODEL, run_cli, transcribe_exe
 
 ray = pytest.importorskip("ray")
 
-from ffscribe.core.batch import OutputOptions, run_batch  # noqa: E402
-from ffscribe.core.executor_ray import RayExecutor, RayOptions  # noqa: E402
-from ffscribe.core.inputs import resolve  # noqa: E402
-from ffscribe.core.options import ModelOptions  # noqa: E402
-from ffscribe.core.pipeline import PipelineOptions  # noqa: E402
-from ffscribe.core.transcript import Transcript  # noqa: E402
+from ffscribe.core.batch.contract import OutputOptions, run_batch  # noqa: E402
+from ffscribe.core.batch.inputs import resolve  # noqa: E402
+from ffscribe.core.batch.ray_executor import RayExecutor, RayOptions  # noqa: E402
+from ffscribe.core.data.options import ModelOptions  # noqa: E402
+from ffscribe.core.data.transcript import Transcript  # noqa: E402
+from ffscribe.core.engine.pipeline import PipelineOptions  # noqa: E402
 from ffscribe.formats import write  # noqa: E402
 
 # speech in three containers and the 20 s file: each a different decode path, none long enough

@@ -91,7 +91,7 @@ def test_sigterm_while_a_feed_is_read(server: LocalServer, tmp_path: Path) -> No
 
 DIES = """
 import os
-from ffscribe.core.download import scratch
+from ffscribe.core.batch.download import scratch
 held = scratch()
 folder = held.__enter__()
 open(os.path.join(folder, "media.mp3.part"), "w").write("half")

@@ -12,7 +12,7 @@ from ffscribe.cli.to_core import (
     temperatures,
     words_wanted,
 )
-from ffscribe.core.music import MusicOptions
+from ffscribe.core.music.detect import MusicOptions
 
 
 def test_auto_means_found_where_the_speech_is() -> None:

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from ffscribe.core.align import assign, rename_speakers, speaker_stats
-from ffscribe.core.errors import UsageError
-from ffscribe.core.transcript import Segment, Speaker, Turn, Word
+from ffscribe.core.data.errors import UsageError
+from ffscribe.core.data.transcript import Segment, Speaker, Turn, Word
+from ffscribe.core.speakers.align import assign, rename_speakers, speaker_stats
 
 A, B, C = "SPEAKER_00", "SPEAKER_01", "SPEAKER_02"
 

@@ -12,12 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ffscribe.core import media
-from ffscribe.core.asr import Recognizer, _quiet_within, _transcribe_kwargs
-from ffscribe.core.media import Audio
-from ffscribe.core.models import resolve_model
-from ffscribe.core.options import DecodeOptions, ModelOptions
-from ffscribe.core.recover import (
+from ffscribe.core.asr.models import resolve_model
+from ffscribe.core.asr.recognizer import Recognizer, _quiet_within, _transcribe_kwargs
+from ffscribe.core.asr.recover import (
     _leading_tokens,
     _prompt_tokens,
     filler,
@@ -29,8 +26,11 @@ from ffscribe.core.recover import (
     speech_within,
     trim_cut_tail,
 )
-from ffscribe.core.split import cut_points, part_count, sounding, split_chunks
-from ffscribe.core.transcript import Segment
+from ffscribe.core.asr.split import cut_points, part_count, sounding, split_chunks
+from ffscribe.core.data.options import DecodeOptions, ModelOptions
+from ffscribe.core.data.transcript import Segment
+from ffscribe.core.media import ffmpeg as media
+from ffscribe.core.media.ffmpeg import Audio
 from tests.conftest import MEDIA, TEST_MODEL
 
 RATE = 16000
@@ -118,7 +118,7 @@ def test_a_first_part_that_fails_before_the_language_is_known_stops_the_others(
         recognizer.recognize(audio, DecodeOptions(language="en"))
 
     # Failing before it even asks (setting up its features): the other part must not wait.
-    from ffscribe.core import asr
+    from ffscribe.core.asr import recognizer as asr
 
     monkeypatch.undo()  # the language is found again (the language given is known at once)
 
@@ -399,7 +399,7 @@ def test_detecting_the_language_encodes_the_first_window_once() -> None:
 
 
 def test_default_workers_follow_the_device() -> None:
-    from ffscribe.core.options import cpu_cores, default_jobs
+    from ffscribe.core.data.options import cpu_cores, default_jobs
 
     assert default_jobs("cuda") == 2
     assert default_jobs("cpu") == max(1, min(4, cpu_cores()))

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ffscribe.core.batch import OutputOptions, plan_outputs, run_batch
-from ffscribe.core.engine import Engine
-from ffscribe.core.inputs import Input
-from ffscribe.core.options import ModelOptions
-from ffscribe.core.pipeline import Pipeline, PipelineOptions
-from ffscribe.core.report import InputResult
-from ffscribe.core.transcript import Source
+from ffscribe.core.batch.contract import OutputOptions, plan_outputs, run_batch
+from ffscribe.core.batch.inputs import Input
+from ffscribe.core.batch.report import InputResult
+from ffscribe.core.data.options import ModelOptions
+from ffscribe.core.data.transcript import Source
+from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
+from ffscribe.core.engine.pool import Engine
 from ffscribe.formats import render
 from tests.conftest import TEST_MODEL
 
@@ -80,8 +80,8 @@ def test_a_long_input_keeps_its_finished_parts_while_it_runs(
     media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The sidecar of finished parts lives while the input runs and goes with its outputs."""
-    from ffscribe.core.batch import parts_path
-    from ffscribe.core.checkpoint import Checkpoint, PartDone
+    from ffscribe.core.batch.contract import parts_path
+    from ffscribe.core.engine.checkpoint import Checkpoint, PartDone
 
     long = media / "long.wav"
     sentences = media / "long_speech.wav"
@@ -98,7 +98,7 @@ def test_a_long_input_keeps_its_finished_parts_while_it_runs(
             saved.append(index)
             assert self.path.exists()
 
-    monkeypatch.setattr("ffscribe.core.batch.Checkpoint", Watching)
+    monkeypatch.setattr("ffscribe.core.batch.contract.Checkpoint", Watching)
     pipeline = Pipeline(PipelineOptions(model=ModelOptions(name=TEST_MODEL, jobs=2)))
     with Engine(pipeline) as engine:
         report = run_batch(

@@ -15,14 +15,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ffscribe.core import diarize_pyannote, speaker_encoder
-from ffscribe.core.diarize import DiarizeOptions, count_bounds, load_diarizer, relabel
-from ffscribe.core.diarize_offline import TURN_GAP, OfflineDiarizer, windows
-from ffscribe.core.errors import EnvironmentMissing, ExitCode, UsageError
-from ffscribe.core.media import Audio, load
-from ffscribe.core.speaker_clustering import estimate_count, reassign
-from ffscribe.core.speaker_encoder import PARTIAL_FRAMES, unit_rows
-from ffscribe.core.transcript import Turn
+from ffscribe.core.data.errors import EnvironmentMissing, ExitCode, UsageError
+from ffscribe.core.data.transcript import Turn
+from ffscribe.core.media.ffmpeg import Audio, load
+from ffscribe.core.speakers import encoder as speaker_encoder
+from ffscribe.core.speakers import pyannote_backend as diarize_pyannote
+from ffscribe.core.speakers.clustering import estimate_count, reassign
+from ffscribe.core.speakers.diarize import load_diarizer
+from ffscribe.core.speakers.encoder import PARTIAL_FRAMES, unit_rows
+from ffscribe.core.speakers.offline import TURN_GAP, OfflineDiarizer, windows
+from ffscribe.core.speakers.turns import DiarizeOptions, count_bounds, relabel
 
 MEDIA = Path(__file__).parents[1] / "fixtures" / "media"
 HAS_ENCODER = importlib.util.find_spec("resemblyzer") is not None
@@ -340,7 +342,7 @@ def test_pyannote_from_a_local_directory(dialogue2: Audio) -> None:
 
 
 def test_device_names_for_torch() -> None:
-    from ffscribe.core.diarize_pyannote import torch_device
+    from ffscribe.core.speakers.pyannote_backend import torch_device
 
     assert torch_device("auto", lambda: True) == "cuda"
     assert torch_device("auto", lambda: False) == "cpu"

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ffscribe.core import features
-from ffscribe.core.diarize_offline import (
+from ffscribe.core.media import features
+from ffscribe.core.media.ffmpeg import load
+from ffscribe.core.speakers.encoder import PARTIAL_FRAMES, SpeakerEncoder, unit_rows
+from ffscribe.core.speakers.offline import (
     CONTEXT,
     EMBED_BATCH,
     embed_windows,
@@ -23,8 +25,6 @@ from ffscribe.core.diarize_offline import (
     speech_regions,
     windows,
 )
-from ffscribe.core.media import load
-from ffscribe.core.speaker_encoder import PARTIAL_FRAMES, SpeakerEncoder, unit_rows
 
 MEDIA = Path(__file__).parents[1] / "fixtures" / "media"
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ffscribe.core import media
-from ffscribe.core.checkpoint import Checkpoint
-from ffscribe.core.engine import Engine
-from ffscribe.core.errors import Cancelled
-from ffscribe.core.options import DecodeOptions, ModelOptions
-from ffscribe.core.pipeline import Pipeline, PipelineOptions
-from ffscribe.core.transcript import Segment, Transcript
+from ffscribe.core.data.errors import Cancelled
+from ffscribe.core.data.options import DecodeOptions, ModelOptions
+from ffscribe.core.data.transcript import Segment, Transcript
+from ffscribe.core.engine.checkpoint import Checkpoint
+from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
+from ffscribe.core.engine.pool import Engine
+from ffscribe.core.media import ffmpeg as media
 from tests.conftest import MEDIA, TEST_MODEL
 
 
@@ -157,7 +157,7 @@ def test_segments_are_heard_as_they_are_decoded_in_order() -> None:
 def test_a_job_may_bring_its_own_options_for_the_loaded_model() -> None:
     from dataclasses import replace
 
-    from ffscribe.core.errors import UsageError
+    from ffscribe.core.data.errors import UsageError
 
     tiny = pipeline()
     worded = replace(tiny.options, decode=replace(tiny.options.decode, word_timestamps=True))

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from faster_whisper.feature_extractor import FeatureExtractor
 
-from ffscribe.core import features, media
-from ffscribe.core.features import BlockwiseLogMel
+from ffscribe.core.media import features
+from ffscribe.core.media import ffmpeg as media
+from ffscribe.core.media.features import BlockwiseLogMel
 from tests.conftest import MEDIA
 
 

@@ -1,4 +1,4 @@
-"""Tests for ffscribe.core.fetch: real yt-dlp downloads from a local HTTP server on 127.0.0.1,
+"""Tests for ffscribe.core.batch.fetch: real yt-dlp downloads from a local HTTP server on 127.0.0.1,
 decoded by real ffmpeg; temporary downloads must be gone afterwards, whatever happened."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from ffscribe.core import download, media
-from ffscribe.core.errors import Cancelled, InputError
-from ffscribe.core.fetch import FetchOptions, fetched, ytdlp_message
-from ffscribe.core.inputs import Input, resolve
-from ffscribe.core.transcript import Source
+from ffscribe.core.batch import download
+from ffscribe.core.batch.fetch import FetchOptions, fetched, ytdlp_message
+from ffscribe.core.batch.inputs import Input, resolve
+from ffscribe.core.data.errors import Cancelled, InputError
+from ffscribe.core.data.transcript import Source
+from ffscribe.core.media import ffmpeg as media
 from tests.core.httpserver import MEDIA, LocalServer, Route, no_proxies, redirect
 
 SPEECH_SECONDS = 5.77  # speech.mp3 decodes to this; video.mp4's audio is 5.80 s
@@ -202,7 +203,7 @@ def test_a_trickle_ends_at_the_deadline_and_a_stop_ends_it_sooner(
 
 DIES = """
 import os, sys
-from ffscribe.core.download import scratch
+from ffscribe.core.batch.download import scratch
 held = scratch()  # kept referenced: a collected one would clean up
 folder = held.__enter__()
 open(os.path.join(folder, "media.mp3.part"), "w").write("half")

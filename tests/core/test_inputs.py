@@ -1,5 +1,5 @@
-"""Tests for ffscribe.core.inputs: real files and folders, real feedparser and yt-dlp against a
-local HTTP server on 127.0.0.1 (never the network)."""
+"""Tests for ffscribe.core.batch.inputs: real files and folders, real feedparser and yt-dlp against
+a local HTTP server on 127.0.0.1 (never the network)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ffscribe.core.inputs import MEDIA_EXTENSIONS, Input, episode_stem, resolve, slug
-from ffscribe.core.outputs import output_path
+from ffscribe.core.batch.inputs import Input, episode_stem, resolve, slug
+from ffscribe.core.batch.outputs import output_path
+from ffscribe.core.media.ffmpeg import MEDIA_EXTENSIONS
 from tests.core.httpserver import MEDIA, LocalServer, Route, no_proxies, rss
 
 

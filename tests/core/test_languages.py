@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ffscribe.core.asr import Recognizer
-from ffscribe.core.languages import (
+from ffscribe.core.asr.languages import (
     Detection,
     Region,
     Screen,
@@ -22,10 +21,10 @@ from ffscribe.core.languages import (
     runs,
     shares,
 )
-from ffscribe.core.media import load
-from ffscribe.core.models import resolve_model
-from ffscribe.core.options import DecodeOptions, ModelOptions
-from ffscribe.core.transcript import (
+from ffscribe.core.asr.models import resolve_model
+from ffscribe.core.asr.recognizer import Recognizer
+from ffscribe.core.data.options import DecodeOptions, ModelOptions
+from ffscribe.core.data.transcript import (
     LanguageShare,
     LanguageWindow,
     ModelInfo,
@@ -33,6 +32,7 @@ from ffscribe.core.transcript import (
     Source,
     Transcript,
 )
+from ffscribe.core.media.ffmpeg import load
 from tests.conftest import MEDIA, TEST_MODEL, run_cli
 
 RATE = 16000

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ffscribe.core.live import (
+from ffscribe.core.asr.live import (
     SAMPLE_RATE,
     Committed,
     Done,
@@ -27,7 +27,7 @@ from ffscribe.core.live import (
     trim_point,
     utterance_over,
 )
-from ffscribe.core.transcript import ModelInfo, Word
+from ffscribe.core.data.transcript import ModelInfo, Word
 from tests.conftest import MEDIA, TEST_MODEL
 
 
@@ -89,7 +89,7 @@ class Scripted:
 
 
 def _speech() -> npt.NDArray[np.float32]:
-    from ffscribe.core.media import load
+    from ffscribe.core.media.ffmpeg import load
 
     return load(str(MEDIA / "long_speech.wav")).samples
 
@@ -152,9 +152,9 @@ def test_the_buffer_stays_bounded_over_a_long_stream() -> None:
 
 @pytest.fixture(scope="module")
 def decoder() -> Iterator[object]:
-    from ffscribe.core.live import WhisperDecoder
-    from ffscribe.core.options import DecodeOptions, ModelOptions
-    from ffscribe.core.pipeline import Pipeline, PipelineOptions
+    from ffscribe.core.asr.live import WhisperDecoder
+    from ffscribe.core.data.options import DecodeOptions, ModelOptions
+    from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
 
     decode = DecodeOptions(beam_size=1, best_of=1, temperatures=(0.0,))
     pipeline = Pipeline(PipelineOptions(model=ModelOptions(name=TEST_MODEL, jobs=1), decode=decode))
@@ -180,7 +180,7 @@ def test_real_model_commits_every_sentence_once_in_order(decoder: object) -> Non
 
 
 def test_real_model_on_silence_commits_nothing(decoder: object) -> None:
-    from ffscribe.core.media import load
+    from ffscribe.core.media.ffmpeg import load
 
     session = LiveSession(decoder)  # type: ignore[arg-type]
     samples = load(str(MEDIA / "silence.wav")).samples

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ffscribe.core.errors import OutputError
-from ffscribe.core.locks import remove_stale, try_lock
+from ffscribe.core.batch.locks import remove_stale, try_lock
+from ffscribe.core.data.errors import OutputError
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from ffscribe.core.locks import try_lock
+from ffscribe.core.batch.locks import try_lock
 with try_lock(Path(sys.argv[1])) as held:
     print(held, flush=True)
     time.sleep(float(sys.argv[2]))

@@ -1,4 +1,4 @@
-"""Tests for ffscribe.core.media against real ffmpeg and the committed fixtures."""
+"""Tests for ffscribe.core.media.ffmpeg against real ffmpeg and the committed fixtures."""
 
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ffscribe.core import media
-from ffscribe.core.errors import (
+from ffscribe.core.data.errors import (
     EnvironmentMissing,
     InputError,
     MediaError,
     TranscribeError,
     UsageError,
 )
-from ffscribe.core.options import ClipOptions
+from ffscribe.core.data.options import ClipOptions
+from ffscribe.core.media import ffmpeg as media
 
 MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
 OTHER_SECONDS = 3.42  # two_tracks.mkv audio track 0
@@ -263,7 +263,7 @@ def test_pipe_reads_media_from_a_stream() -> None:
 
 
 def test_pipe_reads_the_process_stdin() -> None:
-    code = "from ffscribe.core import media; print(len(media.load('pipe:').samples))"
+    code = "from ffscribe.core.media import ffmpeg; print(len(ffmpeg.load('pipe:').samples))"
     with open(MEDIA / "speech.mp3", "rb") as stdin:
         done = subprocess.run(
             [sys.executable, "-c", code], stdin=stdin, capture_output=True, check=True, text=True

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ffscribe.core import models
-from ffscribe.core.errors import ExitCode, ModelError
-from ffscribe.core.models import PACKS, DirectoryPack, SplitPack, resolve_model
+from ffscribe.core.asr import models
+from ffscribe.core.asr.models import PACKS, DirectoryPack, SplitPack, resolve_model
+from ffscribe.core.data.errors import ExitCode, ModelError
 
 TINY = PACKS["tiny.en"]
 BASE = PACKS["base"]
@@ -252,8 +252,8 @@ def test_unreachable_hub_fails_fast(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "FFSCRIBE_OFFLINE")}
     env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
     code = (
-        "from ffscribe.core.models import resolve_model\n"
-        "from ffscribe.core.errors import ModelError\n"
+        "from ffscribe.core.asr.models import resolve_model\n"
+        "from ffscribe.core.data.errors import ModelError\n"
         "try:\n    resolve_model('small')\n"
         "except ModelError as e:\n    print(int(e.exit_code), e.message)\n"
     )
@@ -266,7 +266,7 @@ def test_unreachable_hub_fails_fast(tmp_path: Path) -> None:
 
 
 def test_importing_models_does_not_import_faster_whisper() -> None:
-    code = "import sys, ffscribe.core.models; print('faster_whisper' in sys.modules)"
+    code = "import sys, ffscribe.core.asr.models; print('faster_whisper' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,4 +1,4 @@
-"""Tests for ffscribe.core.music: the real YAMNet model on the committed music fixtures."""
+"""Tests for ffscribe.core.music.detect: the real YAMNet model on the committed music fixtures."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ffscribe.core import media, music
-from ffscribe.core.errors import EnvironmentMissing, ExitCode, ModelError
-from ffscribe.core.music import MusicAnalysis, MusicDetector, MusicOptions
-from ffscribe.core.transcript import MusicRegion
+from ffscribe.core.data.errors import EnvironmentMissing, ExitCode, ModelError
+from ffscribe.core.data.transcript import MusicRegion
+from ffscribe.core.media import ffmpeg as media
+from ffscribe.core.music import detect as music
+from ffscribe.core.music.detect import MusicAnalysis, MusicDetector, MusicOptions
 
 MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
 TOLERANCE = 1.0  # seconds: regions found must match the known ones this closely

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ffscribe.core.options import ClipOptions, DecodeOptions, ModelOptions
-from ffscribe.core.pipeline import Pipeline, PipelineOptions
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.data.options import ClipOptions, DecodeOptions, ModelOptions
+from ffscribe.core.data.transcript import Transcript
+from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
 from tests.conftest import KNOWN_WORDS, MEDIA, TEST_MODEL
 
 
@@ -84,11 +84,9 @@ def test_the_options_record_names_every_option_field() -> None:
     added to one without the other would be recorded untyped (or typed but never written)."""
     from dataclasses import fields
 
-    from ffscribe.core.diarize import DiarizeOptions
-    from ffscribe.core.live import LiveOptions
-    from ffscribe.core.music import MusicOptions
-    from ffscribe.core.options import ClipOptions, DecodeOptions, ModelOptions
-    from ffscribe.core.transcript import (
+    from ffscribe.core.asr.live import LiveOptions
+    from ffscribe.core.data.options import ClipOptions, DecodeOptions, ModelOptions
+    from ffscribe.core.data.transcript import (
         ClipRecord,
         DecodeRecord,
         DiarizeRecord,
@@ -97,7 +95,9 @@ def test_the_options_record_names_every_option_field() -> None:
         MusicRecord,
         VoicesRecord,
     )
-    from ffscribe.core.voices import VoiceOptions
+    from ffscribe.core.music.detect import MusicOptions
+    from ffscribe.core.speakers.turns import DiarizeOptions
+    from ffscribe.core.speakers.voices import VoiceOptions
 
     def names(cls: type) -> set[str]:
         return {f.name for f in fields(cls)}

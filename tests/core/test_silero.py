@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from faster_whisper.vad import SileroVADModel, VadOptions, get_speech_timestamps, get_vad_model
 
-from ffscribe.core import media, silero
+from ffscribe.core.asr import silero
+from ffscribe.core.media import ffmpeg as media
 from tests.conftest import MEDIA
 
 
@@ -52,3 +53,13 @@ def test_a_silero_call_that_differs_is_not_used(monkeypatch: pytest.MonkeyPatch)
     assert silero._speech_function() is get_speech_timestamps  # the probe disagrees
     monkeypatch.undo()
     assert silero._speech_function() is not get_speech_timestamps
+
+
+def test_workarounds_apply_only_to_the_versions_they_were_written_for() -> None:
+    import faster_whisper
+
+    from ffscribe.core.asr.workarounds import supported
+
+    assert supported(faster_whisper.__version__)  # the pinned range holds what is installed
+    assert supported("1.2.1") and not supported("1.1.1") and not supported("2.0.0")
+    assert not supported("nightly")

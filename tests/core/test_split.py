@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from ffscribe.core.split import MIN_PAUSE, cut_points, part_count, sounding
+from ffscribe.core.asr.split import MIN_PAUSE, cut_points, part_count, sounding
 
 RATE = 16000
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ffscribe.core import timeline
+from ffscribe.core.engine import timeline
 
 
 def test_off_it_records_nothing_and_wraps_nothing() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ffscribe.core.media import load
-from ffscribe.core.speaker_encoder import HIDDEN, SpeakerEncoder
-from ffscribe.core.transcript import Speaker, Turn
-from ffscribe.core.voices import (
+from ffscribe.core.data.transcript import Speaker, Turn
+from ffscribe.core.media.ffmpeg import load
+from ffscribe.core.speakers.encoder import HIDDEN, SpeakerEncoder
+from ffscribe.core.speakers.voices import (
     ENCODER,
     KnownVoices,
     Voice,

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.data.transcript import Transcript
 from ffscribe.formats import DEFAULT_OPTIONS, FORMAT_NAMES, WRITERS, WriterOptions, render
 
 GOLDEN = Path(__file__).parent / "golden"

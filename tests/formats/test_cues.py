@@ -8,7 +8,7 @@ import random
 import pytest
 import srt
 
-from ffscribe.core.transcript import ModelInfo, Segment, Source, Transcript, Word
+from ffscribe.core.data.transcript import ModelInfo, Segment, Source, Transcript, Word
 from ffscribe.formats import WriterOptions, render
 from ffscribe.formats.base import to_ms
 from ffscribe.formats.cues import Cue, iter_cues

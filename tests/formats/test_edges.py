@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ffscribe.core.transcript import ModelInfo, Segment, Source, Transcript, Word
+from ffscribe.core.data.transcript import ModelInfo, Segment, Source, Transcript, Word
 from ffscribe.formats import WriterOptions, render
 from ffscribe.formats.base import format_timestamp, to_ms
 from ffscribe.formats.cues import Cue, iter_cues

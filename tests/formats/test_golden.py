@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import srt
 
-from ffscribe.core.transcript import Transcript
+from ffscribe.core.data.transcript import Transcript
 from ffscribe.formats import FORMAT_NAMES, render, write
 
 from .regen_golden import GoldenCase, cases, inputs

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ffscribe.core.errors import ExitCode, UsageError
+from ffscribe.core.data.errors import ExitCode, UsageError
 from ffscribe.formats import FORMAT_NAMES, WRITERS, WriterOptions, get_writer, parse_formats
 
 

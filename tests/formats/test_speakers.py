@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ffscribe.core.transcript import Transcript, Turn
+from ffscribe.core.data.transcript import Transcript, Turn
 from ffscribe.formats import render
 
 GOLDEN = Path(__file__).parent / "golden"

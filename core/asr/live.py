@@ -1,0 +1,380 @@
+"""Live transcription: a session fed 16 kHz audio as it arrives, committing words once stable.
+
+The commit policy (docs/live.md): the buffer holds the current utterance; each step decodes it
+(only where the voice detector hears speech) and commits the words two successive hypotheses
+agree on (LocalAgreement-2); when the detector hears the utterance end, its last hypothesis is
+committed whole and the buffer emptied; a long utterance is trimmed at its last committed
+sentence end, so a step's work stays bounded however long the stream runs. The committed text
+before the buffer is the prompt. A front end (the CLI, the service's WebSocket) feeds chunks
+and renders the events; everything here runs on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from ffscribe.core.data.transcript import (
+    LiveRecord,
+    ModelInfo,
+    OptionsRecord,
+    Segment,
+    Source,
+    Transcript,
+    Word,
+)
+
+if TYPE_CHECKING:
+    from ffscribe.core.asr.recognizer import Recognizer
+    from ffscribe.core.data.options import DecodeOptions
+
+SAMPLE_RATE = 16000
+_SENTENCE_END = re.compile("[.?!\u3002\uff1f\uff01\u2026]['\")\\]]*$")  # also CJK stops
+_NOT_WORD = re.compile(r"[^\w']+")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How often the session decodes and when it commits; seconds throughout."""
+
+    step: float = 1.0  # new audio between two decodes (more arrives while one runs)
+    end_silence: float = 0.5  # a pause the voice detector hears this long ends an utterance
+    trim_after: float = 12.0  # past this, the buffer drops what ends at a committed sentence
+    max_buffer: float = 24.0  # past this, the hypothesis is committed whole (Whisper sees 30 s)
+    max_segment: float = 10.0  # a committed segment is closed at this length, sentence or not
+    prompt_chars: int = 200  # committed text given to the decoder as its prompt
+
+
+@dataclass(frozen=True)
+class Partial:
+    """What is on screen for the open segment: `stable` words are committed, `tentative` may
+    still change."""
+
+    stable: str
+    tentative: str
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A segment whose words are final; segments come in order and never overlap."""
+
+    segment: Segment
+
+
+@dataclass(frozen=True)
+class Done:
+    """The stream ended (or was stopped): every segment, as one Transcript."""
+
+    transcript: Transcript
+
+
+Event = Partial | Committed | Done
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One decode of the buffer: its words (times from the buffer's start) and language."""
+
+    words: tuple[Word, ...]
+    language: str
+    language_probability: float = 1.0
+
+
+class Decoder(Protocol):
+    """Decodes a buffer of speech; `voiced` are its speech ranges (samples) to decode."""
+
+    def decode(
+        self, samples: npt.NDArray[np.float32], voiced: list[dict[str, int]], prompt: str
+    ) -> Hypothesis: ...
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+
+# --- the policy, pure -----------------------------------------------------------------------
+
+
+def normalized(word: str) -> str:
+    """A word as agreement compares it: case, punctuation and spaces ignored."""
+    return _NOT_WORD.sub("", word.lower())
+
+
+def agreed(previous: Sequence[Word], current: Sequence[Word]) -> int:
+    """How many leading words two successive hypotheses share (LocalAgreement-2)."""
+    count = 0
+    for a, b in zip(previous, current, strict=False):
+        if normalized(a.word) != normalized(b.word):
+            break
+        count += 1
+    return count
+
+
+def fresh(hypothesis: Sequence[Word], committed: Sequence[Word], after: float) -> list[Word]:
+    """The words of a hypothesis not committed yet: those ending after `after` (the last
+    committed word's end), less a repeat of the last committed words at its head (Whisper
+    re-hears a word that straddles the commit point)."""
+    words = [w for w in hypothesis if w.end > after + 0.05 or not w.word.strip()]
+    words = [w for w in words if normalized(w.word)]
+    for n in range(min(5, len(words), len(committed)), 0, -1):
+        head = [normalized(w.word) for w in words[:n]]
+        tail = [normalized(w.word) for w in committed[-n:]]
+        if head == tail and words[0].start < after + 1.0:
+            return words[n:]
+    return words
+
+
+def sentence_ends(word: str) -> bool:
+    return bool(_SENTENCE_END.search(word.strip()))
+
+
+def trim_point(committed: Sequence[Word], start: float) -> float | None:
+    """Where a long buffer may be cut: the end of its last committed sentence (the audio after
+    it is still needed), None when no sentence has ended inside it."""
+    for word in reversed(committed):
+        if word.end <= start:
+            return None
+        if sentence_ends(word.word):
+            return word.end
+    return None
+
+
+def utterance_over(voiced: list[dict[str, int]], size: int, silence: int) -> bool:
+    """Whether the buffer (`size` samples) ends in at least `silence` samples of no speech
+    after some speech: the voice detector says the speaker paused."""
+    return bool(voiced) and size - voiced[-1]["end"] >= silence
+
+
+def prompt_text(committed: Sequence[Word], before: float, chars: int) -> str:
+    """The committed text that ends before `before`, its last `chars` characters."""
+    text = "".join(w.word for w in committed if w.end <= before).strip()
+    return text[-chars:]
+
+
+# --- the session ----------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    buffer: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    start: int = 0  # the buffer's first sample, counted from the stream's start
+    undecoded: int = 0  # samples fed since the last decode
+    total: int = 0  # samples fed in all
+    words: list[Word] = field(default_factory=list)  # committed, in order
+    open_from: int = 0  # index in `words` where the open segment starts
+    pending: list[Word] = field(default_factory=list)  # the last hypothesis, uncommitted part
+    segments: list[Segment] = field(default_factory=list)
+    language: str | None = None
+    language_probability: float = 0.0
+
+
+class LiveSession:
+    """Turns a stream of 16 kHz mono float32 chunks into Partial and Committed events.
+
+    Not thread-safe: one thread feeds it, and that thread runs the model (the session's one
+    worker). Times in events are seconds from the first sample fed."""
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        options: LiveOptions | None = None,
+        *,
+        source: Source | None = None,
+        vad_parameters: dict[str, Any] | None = None,
+    ) -> None:
+        self.decoder = decoder
+        self.options = options or LiveOptions()
+        self.source = source or Source(kind="pipe", uri="-")
+        self.vad_parameters = {"min_silence_duration_ms": 100, "speech_pad_ms": 100}
+        self.vad_parameters.update(vad_parameters or {})
+        self.started = time.monotonic()
+        self._s = _State()
+        self._finished = False
+
+    @property
+    def committed_words(self) -> tuple[Word, ...]:
+        return tuple(self._s.words)
+
+    @property
+    def fed_seconds(self) -> float:
+        return self._s.total / SAMPLE_RATE
+
+    def feed(self, samples: npt.NDArray[np.float32]) -> list[Event]:
+        """Add audio; decode once a step of new audio has come (all of it, however much)."""
+        s = self._s
+        if samples.size:
+            s.buffer = np.concatenate([s.buffer, samples.astype(np.float32, copy=False)])
+            s.undecoded += samples.size
+            s.total += samples.size
+        if s.undecoded < self.options.step * SAMPLE_RATE:
+            return []
+        return self._step(final=False)
+
+    def finish(self) -> list[Event]:
+        """The stream ended: commit what the last decode hears, close the segment, Done."""
+        if self._finished:
+            return []
+        events = self._step(final=True) if self._s.buffer.size else []
+        events += self._close()
+        self._finished = True
+        return [*events, Done(self.transcript())]
+
+    def transcript(self) -> Transcript:
+        s = self._s
+        return Transcript(
+            input_path=self.source.uri,
+            source=self.source,
+            duration=s.total / SAMPLE_RATE,
+            language=s.language or "",
+            language_probability=s.language_probability,
+            segments=tuple(s.segments),
+            model=self.decoder.info,
+            timings={"live": round(time.monotonic() - self.started, 3)},
+            options=OptionsRecord(live=cast(LiveRecord, asdict(self.options))),
+        )
+
+    def _step(self, *, final: bool) -> list[Event]:
+        from ffscribe.core.asr.split import speech_chunks
+
+        s, o = self._s, self.options
+        s.undecoded = 0
+        voiced = speech_chunks(s.buffer, self.vad_parameters) if s.buffer.size else []
+        if not voiced:  # silence: never decoded, so nothing is made up from it
+            self._drop(max(0, s.buffer.size - int(0.5 * SAMPLE_RATE)))
+            if not s.pending:
+                return []
+            s.pending = []
+            return [self._partial()]
+        over = final or utterance_over(voiced, s.buffer.size, int(o.end_silence * SAMPLE_RATE))
+        offset = s.start / SAMPLE_RATE
+        prompt = prompt_text(s.words, offset, o.prompt_chars)
+        hypothesis = self.decoder.decode(s.buffer, voiced, prompt)
+        if s.language is None and hypothesis.words:
+            s.language, s.language_probability = (
+                hypothesis.language,
+                hypothesis.language_probability,
+            )
+        words = [_shifted(w, offset) for w in hypothesis.words]
+        last_end = s.words[-1].end if s.words else 0.0
+        new = fresh(words, s.words, last_end)
+        long = s.buffer.size >= o.max_buffer * SAMPLE_RATE
+        count = len(new) if over or long else agreed(s.pending, new)
+        events = self._commit(new[:count])
+        s.pending = new[count:]
+        if over:
+            events += self._close()
+            self._drop(voiced[-1]["end"])
+        elif long:  # all committed: keep only what follows the last word (or the last second)
+            end = s.words[-1].end - offset if s.words else 0.0
+            self._drop(max(int(end * SAMPLE_RATE), s.buffer.size - SAMPLE_RATE))
+        elif s.buffer.size >= o.trim_after * SAMPLE_RATE:
+            cut = trim_point(s.words, offset)
+            if cut is not None:
+                self._drop(int((cut - offset) * SAMPLE_RATE))
+        events.append(self._partial())
+        return events
+
+    def _commit(self, words: Sequence[Word]) -> list[Event]:
+        """Commit `words`; close the open segment at a sentence end or at max_segment."""
+        s = self._s
+        events: list[Event] = []
+        for word in words:
+            s.words.append(word)
+            opened = s.words[s.open_from].start
+            if sentence_ends(word.word) or word.end - opened >= self.options.max_segment:
+                events += self._close()
+        return events
+
+    def _close(self) -> list[Event]:
+        s = self._s
+        words = tuple(s.words[s.open_from :])
+        if not words:
+            return []
+        s.open_from = len(s.words)
+        text = "".join(w.word for w in words)
+        if not text.startswith(" "):
+            text = " " + text
+        segment = Segment(
+            id=len(s.segments),
+            start=words[0].start,
+            end=words[-1].end,
+            text=text,
+            avg_logprob=float(np.mean([np.log(max(w.probability, 1e-6)) for w in words])),
+            words=words,
+        )
+        s.segments.append(segment)
+        return [Committed(segment)]
+
+    def _drop(self, samples: int) -> None:
+        """Forget the buffer's first `samples` (already committed or silent)."""
+        s = self._s
+        samples = min(max(samples, 0), s.buffer.size)
+        s.buffer = s.buffer[samples:].copy()
+        s.start += samples
+
+    def _partial(self) -> Partial:
+        s = self._s
+        stable = "".join(w.word for w in s.words[s.open_from :]).strip()
+        return Partial(stable, "".join(w.word for w in s.pending).strip())
+
+
+def _shifted(word: Word, seconds: float) -> Word:
+    return replace(word, start=round(word.start + seconds, 3), end=round(word.end + seconds, 3))
+
+
+class WhisperDecoder:
+    """A Decoder over the project's Recognizer: only the voiced ranges are decoded (as the
+    batch VAD filter does), greedy or beam as DecodeOptions say, words timed."""
+
+    def __init__(self, recognizer: Recognizer, options: DecodeOptions) -> None:
+        from ffscribe.core.asr.recognizer import _transcribe_kwargs
+
+        self.recognizer = recognizer
+        kwargs = _transcribe_kwargs(options)
+        kwargs.update(
+            word_timestamps=True,
+            vad_filter=False,  # the session's detector chose the speech already
+            vad_parameters=None,
+            # The prompt is the committed text; Whisper's own conditioning would carry the
+            # last hypothesis, wrong or not, into the next window.
+            condition_on_previous_text=False,
+        )
+        self.kwargs = kwargs
+        self.language: str | None = options.language
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.recognizer.info
+
+    def decode(
+        self, samples: npt.NDArray[np.float32], voiced: list[dict[str, int]], prompt: str
+    ) -> Hypothesis:
+        from faster_whisper.transcribe import restore_speech_timestamps
+
+        from ffscribe.core.asr.split import collected
+
+        kwargs = dict(self.kwargs)
+        if self.language:  # detected once, on the first speech, then kept
+            kwargs["language"] = self.language
+        if prompt:
+            kwargs["initial_prompt"] = prompt
+        found, info = self.recognizer.model.transcribe(collected(samples, voiced), **kwargs)
+        segments = restore_speech_timestamps(found, voiced, SAMPLE_RATE)
+        words = tuple(
+            Word(
+                start=float(w.start),
+                end=float(w.end),
+                word=str(w.word),
+                probability=round(float(w.probability), 4),
+            )
+            for segment in segments
+            for w in segment.words or ()
+        )
+        if words and not self.language:
+            self.language = str(info.language)
+        return Hypothesis(words, str(info.language), float(info.language_probability))

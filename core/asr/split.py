@@ -1,0 +1,195 @@
+"""Where to cut a long input so its parts can be transcribed side by side: at pauses, into
+parts of about equal length, never inside speech."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from itertools import pairwise
+from typing import Any
+
+# Below this an input is one part: the cut would cost context for little time saved.
+MIN_SPLIT_SECONDS = 60.0
+# Longer inputs get more parts than workers, so uneven parts still keep every worker busy,
+# and each part's own VAD and decoding stay small: on the 1-hour file, 5-minute parts instead
+# of 10-minute ones took the peak from 1599-1966 MiB to 1409 MiB and the wall time from 222 s
+# to 194 s, with fewer errors (826 against 885 of 8032 words; BENCHMARKS.md).
+TARGET_PART_SECONDS = 300.0
+
+
+def part_count(duration: float, workers: int) -> int:
+    """How many parts an input of `duration` seconds is cut into for `workers` workers: a
+    multiple of the workers (so none idles at the end), each part at most about
+    TARGET_PART_SECONDS long and at least half of MIN_SPLIT_SECONDS."""
+    if workers <= 1 or duration < MIN_SPLIT_SECONDS:
+        return 1
+    rounds = math.ceil(duration / (workers * TARGET_PART_SECONDS))
+    return max(2, min(workers * rounds, int(duration // (MIN_SPLIT_SECONDS / 2))))
+
+
+# A cut needs a pause at least this long (samples at 16 kHz): cut mid-sentence, Whisper
+# finishes the sentence from its prompt with invented words (seen on the sonnets file).
+MIN_PAUSE = int(0.6 * 16000)
+CLEAR_PAUSE = 16000  # a pause of a second or more: a sentence or paragraph break
+
+# Given a candidate pause (start, end), the truly quiet sample ranges inside it. The energy
+# floor finds pauses cheaply but calls quiet speech a pause: the TIMIT sentence of the long
+# benchmark file sits 25 dB under the loud speech around it, and a cut in its middle lost it.
+Check = Callable[[int, int], Sequence[tuple[int, int]]]
+
+
+def cut_points(
+    speech: Sequence[tuple[int, int]],
+    total: int,
+    parts: int,
+    check: Check | None = None,
+    lead: int = 0,
+) -> list[tuple[int, int]]:
+    """Sample ranges covering [0, total) in up to `parts` pieces, each cut in the middle of
+    a pause within a third of a part's length of an even split (where the first part is
+    `lead` samples longer than the others: they decode a context first, it does not): of
+    the pauses of a second or more, the nearest (a sentence or paragraph break, where
+    Whisper loses the least context, and parts stay even), else the longest. `speech` holds
+    sorted (start, end) sample ranges of detected speech; `check`, when given, narrows each
+    candidate pause to where it is really quiet (a voice detector), and a candidate with no
+    quiet stretch of MIN_PAUSE left is passed over. A split with no pause near it is not
+    made, so fewer pieces may come back."""
+    if parts <= 1 or len(speech) < 2:
+        return [(0, total)]
+    gaps = [
+        (a_end, b_start)
+        for (_, a_end), (b_start, _) in pairwise(speech)
+        if b_start - a_end >= MIN_PAUSE
+    ]
+    # No later part under half of MIN_SPLIT_SECONDS (part_count's promise), at 16 kHz.
+    lead = min(max(lead, 0), total // parts, max(0, total - parts * int(MIN_SPLIT_SECONDS * 8000)))
+    slack = total // parts // 3
+    cuts: list[int] = []
+    for k in range(1, parts):
+        target = lead + (total - lead) * k // parts
+        near = [g for g in gaps if abs((g[0] + g[1]) // 2 - target) <= slack]
+        for start, end in _by_preference(near, target):
+            quiet = [(start, end)] if check is None else check(start, end)
+            longest = max(quiet, key=lambda q: q[1] - q[0], default=(0, 0))
+            if longest[1] - longest[0] < MIN_PAUSE:
+                continue
+            cut = (longest[0] + longest[1]) // 2
+            if cut > (cuts[-1] if cuts else 0):
+                cuts.append(cut)
+            break
+    bounds = [0, *cuts, total]
+    return [(a, b) for a, b in pairwise(bounds) if b > a]
+
+
+def _by_preference(gaps: list[tuple[int, int]], target: int) -> list[tuple[int, int]]:
+    """Clear breaks nearest the target first, then the shorter pauses, longest first."""
+    clear = [g for g in gaps if g[1] - g[0] >= CLEAR_PAUSE]
+    other = [g for g in gaps if g[1] - g[0] < CLEAR_PAUSE]
+    clear.sort(key=lambda g: abs((g[0] + g[1]) // 2 - target))
+    other.sort(key=lambda g: g[0] - g[1])
+    return clear + other
+
+
+FRAME = 320  # 20 ms at 16 kHz
+QUIET_DB = 25.0  # a frame this far below the loud frames is a pause
+MIN_QUIET_FRAMES = 15  # 0.3 s
+
+
+def sounding(samples: Any, *, block_seconds: float = 60.0) -> list[tuple[int, int]]:
+    """(start, end) sample ranges between pauses, found from frame energy.
+
+    The cuts only need pauses, not speech: an energy floor finds them in one cheap pass over
+    the audio, block by block, where running Silero VAD over a whole hour-long input took
+    684 MiB and seconds of one core before any part could start (BENCHMARKS.md)."""
+    import numpy as np
+
+    audio = np.asarray(samples, dtype=np.float32)
+    frames = audio.size // FRAME
+    if frames == 0:
+        return [(0, audio.size)]
+    energy = np.empty(frames, dtype=np.float32)
+    step = max(1, int(block_seconds * 16000) // FRAME)
+    for first in range(0, frames, step):
+        last = min(frames, first + step)
+        block = audio[first * FRAME : last * FRAME].reshape(-1, FRAME)
+        energy[first:last] = np.einsum("ij,ij->i", block, block) / FRAME
+    loud = float(np.percentile(energy, 95))
+    quiet = energy <= loud * 10 ** (-QUIET_DB / 10) if loud > 0 else np.ones(frames, bool)
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    for a, b in _runs(quiet):
+        if b - a >= MIN_QUIET_FRAMES:
+            if a > start:
+                ranges.append((start * FRAME, a * FRAME))
+            start = b
+    if start < frames:
+        ranges.append((start * FRAME, audio.size))
+    return ranges or [(0, audio.size)]
+
+
+def _runs(flags: Any) -> list[tuple[int, int]]:
+    """(start, end) index ranges where `flags` is true."""
+    import numpy as np
+
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def speech_chunks(samples: Any, vad_parameters: Any) -> list[dict[str, int]]:
+    """The voice detector's speech in `samples` with faster-whisper's `vad_parameters` (a
+    dict, VadOptions or None for its defaults), as its VAD filter finds it."""
+    from faster_whisper.vad import VadOptions
+
+    from ffscribe.core.asr.silero import speech_timestamps
+
+    options = VadOptions(**vad_parameters) if isinstance(vad_parameters, dict) else vad_parameters
+    return list(speech_timestamps(samples, options or VadOptions()))
+
+
+def split_chunks(
+    voiced: list[dict[str, int]] | None, parts: list[tuple[int, int]]
+) -> list[list[dict[str, int]] | None]:
+    """`voiced` (speech over a whole input) for each part, cut at the part's ends and counted
+    from its start: the parts' speech laid end to end is the whole's."""
+    if voiced is None:
+        return [None] * len(parts)
+    out: list[list[dict[str, int]] | None] = []
+    for a, b in parts:
+        inside = [(max(c["start"], a), min(c["end"], b)) for c in voiced]
+        out.append([{"start": x - a, "end": y - a} for x, y in inside if y > x])
+    return out
+
+
+def collected(samples: Any, voiced: list[dict[str, int]] | None) -> Any:
+    """The speech of `samples` end to end (all of it when `voiced` is None)."""
+    if voiced is None:
+        return samples
+    import numpy as np
+    from faster_whisper.vad import collect_chunks
+
+    return np.concatenate(collect_chunks(samples, voiced)[0])
+
+
+def speech_head(samples: Any, voiced: list[dict[str, int]] | None, size: int) -> Any:
+    """The first `size` samples of the speech of `samples` laid end to end (of `samples`
+    itself when `voiced` is None), gathering no more of it than that."""
+    if voiced is None:
+        return samples[:size]
+    import numpy as np
+
+    head: list[Any] = []
+    left = size
+    for chunk in voiced:
+        if left <= 0:
+            break
+        piece = samples[chunk["start"] : min(chunk["end"], chunk["start"] + left)]
+        head.append(piece)
+        left -= piece.size
+    return np.concatenate(head) if head else samples[:0]
+
+
+def collected_size(samples: Any, voiced: list[dict[str, int]] | None) -> int:
+    """collected(samples, voiced).size, without gathering the samples."""
+    if voiced is None:
+        return int(samples.size)
+    return sum(int(c["end"]) - int(c["start"]) for c in voiced)

@@ -1,0 +1,1 @@
+"""Background music: YAMNet's music regions and the speech under them (detect.py)."""
