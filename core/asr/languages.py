@@ -39,8 +39,7 @@ class SwitchRule:
     seconds: float = 2.0
     # A decoded window this sure of another language sends the input region by region; one
     # less sure than `doubt` of the expected language, or with one other language at `rival`
-    # or more (a window holding two: 11 s of English before 19 s of Spanish read as Spanish,
-    # English 0.1 or more), has it checked region by region after.
+    # or more (a window holding two languages), has it checked region by region after.
     screen: float = 0.5
     doubt: float = 0.7
     rival: float = 0.1

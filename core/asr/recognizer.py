@@ -632,9 +632,8 @@ def _context_samples(kwargs: dict[str, Any], rate: int) -> int:
 
     Decoding it costs a worker about what decoding as much of the part itself does (one
     encoder pass, and greedy steps cost beam-5 steps' time on a CPU: the decoder's weights,
-    not the beams, set a step's time), so the first part is made that much longer: on the
-    676 s benchmark file with even parts, the worker with two contexts ended 6 s after the
-    one with the first part (BENCHMARKS.md)."""
+    not the beams, set a step's time), so the first part is made that much longer
+    (BENCHMARKS.md, "Speed")."""
     if not kwargs["condition_on_previous_text"] or CONTEXT_SECONDS <= 0:
         return 0
     return int(CONTEXT_SECONDS * rate)

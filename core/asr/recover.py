@@ -28,8 +28,7 @@ TAIL_SECONDS = 30.0  # the most a last window can leave undecoded (one window)
 SAMPLE_RATE = 16000  # media.SAMPLE_RATE; not imported, as media loads numpy at import
 REPEATED_PAIRS = 0.8  # share of a segment's word pairs said before that marks it as filler
 # Filler repeats the prompt, Whisper's last 223 tokens (about 150 words): a line said earlier
-# than that is a real repeat (the hour benchmark repeats its pieces, and lost a sonnet's last
-# line, said 218 s before, when all earlier text counted).
+# than that is a real repeat, not filler (BENCHMARKS.md, "Figures behind the code's constants").
 PROMPT_WORDS = 150
 # Tail speech that counts: at least half a second of it, starting at least 0.2 s after the
 # last segment's end (before that it is the last word's own end, timed early).
@@ -43,10 +42,9 @@ MIN_TAIL = MIN_HEARD + MIN_GAP
 GAP_SECONDS = 2.0
 GAP_HEARD = SAMPLE_RATE
 SPARSE_SECONDS = 8.0
-# Whisper's jumps keep the words either side of what they skip: "In this regard, Mr. Quilter
-# is the apostle ..." over 33.5 s (17 words) left out a 70-word paragraph of the 676 s
-# benchmark file scaled by 0.99, in bare faster-whisper too. Speech runs 2-3 words a second;
-# of bare's 970 segments on the 1-hour file, one of 8 s or more has under 1 word a second.
+# Whisper's jumps keep the words either side of what they skip, so a long segment with few
+# words a second (speech runs 2-3) hides speech it passed over (BENCHMARKS.md, "Figures
+# behind the code's constants").
 SPARSE_RATE = 1.0
 WORD_SECONDS = 0.25  # the least speech a word of a sparse segment takes (4 words a second)
 MIN_REDONE_WORDS = 3  # what decoding the speech a segment jumped over must find to count

@@ -2,10 +2,8 @@
 
 faster-whisper 1.2 runs its Silero model over an input in batches of 10,000 windows of 512
 samples, the model's state carried from batch to batch; but it first builds every window,
-with its 64 samples of context, for the whole input at once. Through get_speech_timestamps,
-an hour of audio took 656 MiB above the baseline: its own padded copy of the input (230 MiB,
-still there), every window (about 230 MiB, gone) and one batch's inference (about 200 MiB);
-BENCHMARKS.md, "Memory". `speech_timestamps` is faster-whisper's own function run with a
+with its 64 samples of context, for the whole input at once: hundreds of MiB on an hour
+(BENCHMARKS.md, "Memory"). `speech_timestamps` is faster-whisper's own function run with a
 model that builds each batch's windows as it runs them: the same inputs, the same state, the
 same probabilities, bit for bit (checked on a probe on first use, and by the tests on inputs
 of several batches). faster-whisper's shared model is left as it is, for any other user of

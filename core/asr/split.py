@@ -11,9 +11,8 @@ from typing import Any
 # Below this an input is one part: the cut would cost context for little time saved.
 MIN_SPLIT_SECONDS = 60.0
 # Longer inputs get more parts than workers, so uneven parts still keep every worker busy,
-# and each part's own VAD and decoding stay small: on the 1-hour file, 5-minute parts instead
-# of 10-minute ones took the peak from 1599-1966 MiB to 1409 MiB and the wall time from 222 s
-# to 194 s, with fewer errors (826 against 885 of 8032 words; BENCHMARKS.md).
+# and each part's own VAD and decoding stay small (memory, time and errors of 5- against
+# 10-minute parts: BENCHMARKS.md, "Figures behind the code's constants").
 TARGET_PART_SECONDS = 300.0
 
 

