@@ -272,7 +272,7 @@ def fetch_media(url: str, folder: str, limits: Limits, *, param: str) -> str:
     """Download `url` into `folder` with the CLI's rules (http and https only, redirects
     too, --max-download, --download-deadline); ApiError when it is not media or fails."""
     from ffscribe.core.batch.download import download_to, is_fetched_scheme
-    from ffscribe.core.media.ffmpeg import MEDIA_EXTENSIONS
+    from ffscribe.core.media.extensions import MEDIA_EXTENSIONS
 
     def media(path: str) -> bool:
         return os.path.splitext(path)[1].lower() in MEDIA_EXTENSIONS

@@ -194,7 +194,7 @@ def fetched(
 
 
 def _is_media_path(path: str) -> bool:
-    from ffscribe.core.media.ffmpeg import MEDIA_EXTENSIONS
+    from ffscribe.core.media.extensions import MEDIA_EXTENSIONS
 
     return os.path.splitext(path)[1].lower() in MEDIA_EXTENSIONS
 

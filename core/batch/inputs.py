@@ -29,7 +29,7 @@ from ffscribe.core.batch.fetch import FetchOptions, Sniffed, is_fetched_scheme, 
 from ffscribe.core.batch.outputs import STEM_BYTES, cut_bytes, safe_name
 from ffscribe.core.data.errors import InputError
 from ffscribe.core.data.transcript import Source
-from ffscribe.core.media.ffmpeg import MEDIA_EXTENSIONS
+from ffscribe.core.media.extensions import MEDIA_EXTENSIONS
 
 log = logging.getLogger("ffscribe.inputs")
 

@@ -16,7 +16,7 @@ import pytest
 
 from ffscribe.core.batch.inputs import Input, episode_stem, resolve, slug
 from ffscribe.core.batch.outputs import output_path
-from ffscribe.core.media.ffmpeg import MEDIA_EXTENSIONS
+from ffscribe.core.media.extensions import MEDIA_EXTENSIONS
 from tests.core.httpserver import MEDIA, LocalServer, Route, no_proxies, rss
 
 
