@@ -262,7 +262,7 @@ class Recognizer:
             runs = plan(self.model, samples, running, self.rule, tally, screen)
             log.debug("languages at %.1f s: %s", offset, tally)
             return self._by_language(samples, kwargs, voiced, offset, ctx, runs, running)
-        language, probability = detected or (str(info.language), float(info.language_probability))
+        language, probability = label
         if screen is not None and screen.doubted:  # a window unsure of its language
             runs = plan(self.model, samples, language, self.rule, tally, screen)
             if len(runs) > 1 or runs[0].language != language:
