@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_live.py --model base [--methods live,gradio,la2] [--json out]
     .venv/bin/python bench/bench_live.py --model base --methods live --long 1800   # flatness
+    .venv/bin/python bench/bench_live.py --model base --methods live --files heldout --window 15
 
 Each corpus file (default: the English files with a reference, /work/shared/corpus/asr_en) is
 decoded once offline as `transcribe` does (Pipeline, default options, word timestamps), then
@@ -47,6 +48,15 @@ from bench_asr import corpus, machine, score
 
 RATE = 16000
 CHUNK = RATE // 10
+# The English files not used to tune the live session (the sonnets were): `--files heldout`.
+HELD_OUT = [
+    "jfk",
+    "mfa_acoustic_corpus",
+    "ldc93s1_timit",
+    "librispeech_61-70968-0000",
+    "lj050-0131",
+    "picovoice_en_quilter",
+]
 
 
 def log(message: str) -> None:
@@ -88,10 +98,10 @@ class Pacer:
 Commits = list[tuple[str, float, float]]  # (word, its own end in the audio, wall time)
 
 
-def run_live(model: Any, decode: Any, samples: np.ndarray) -> Commits:
-    from ffscribe.core.asr.live import LiveSession, WhisperDecoder
+def run_live(model: Any, decode: Any, samples: np.ndarray, window: float = 30.0) -> Commits:
+    from ffscribe.core.asr.live import LiveOptions, LiveSession, WhisperDecoder
 
-    session = LiveSession(WhisperDecoder(model, decode))
+    session = LiveSession(WhisperDecoder(model, decode, window=window), LiveOptions(window=window))
     pacer = Pacer(samples)
     out: Commits = []
     ended = False
@@ -201,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=Path("/work/shared/corpus/asr_en"))
     parser.add_argument("--files", default="sonnets001-003_concat,mfa_acoustic_corpus,jfk")
     parser.add_argument("--methods", default="live,gradio,la2")
+    parser.add_argument("--window", type=float, default=30.0, help="live: --window (10-30)")
     parser.add_argument("--la2-path", default="/tmp/wt16-pkg/ws")
     parser.add_argument("--long", type=float, default=0.0, help="one looped stream this long")
     parser.add_argument("--json", type=Path)
@@ -212,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     from ffscribe.core.media.ffmpeg import load
 
     media, refs = corpus(args.corpus)
-    wanted = args.files.split(",")
+    wanted = HELD_OUT if args.files == "heldout" else args.files.split(",")
     media = [p for p in media if p.stem in wanted]
     offline_pipe = Pipeline(
         PipelineOptions(
@@ -243,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         texts["offline"][name] = "".join(w for w, _ in offline)
         for method in args.methods.split(","):
             runs = {
-                "live": lambda s=samples: run_live(model, greedy, s),
+                "live": lambda s=samples: run_live(model, greedy, s, args.window),
                 "gradio": lambda s=samples: run_gradio(model, kwargs, s),
                 "la2": lambda s=samples: run_la2(model, kwargs, s, args.la2_path),
             }

@@ -11,10 +11,12 @@ and renders the events; everything here runs on the caller's thread.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
@@ -35,6 +37,16 @@ if TYPE_CHECKING:
     from ffscribe.core.data.options import DecodeOptions
 
 SAMPLE_RATE = 16000
+FRAMES_PER_SECOND = 100  # Whisper's mel frames
+WINDOW_SECONDS = 30  # what Whisper pads every window to
+# Padding kept after a buffer's speech when its window is encoded short: 1 s made base repeat
+# itself; 3-12 s read whole utterances as well as 30 s (BENCHMARKS.md, "Live, seventh session").
+WINDOW_PAD = 5
+# The least encoder window a step reads, seconds. 30 (Whisper's own) is the default: 15 halves
+# base's step on a CPU but drops words on hard speech (BENCHMARKS.md, "Live, seventh session").
+WINDOW = 30
+
+TOKENS_PER_SECOND = 8  # fast speech is about 5 tokens a second, timestamps included
 _SENTENCE_END = re.compile("[.?!\u3002\uff1f\uff01\u2026]['\")\\]]*$")  # also CJK stops
 _NOT_WORD = re.compile(r"[^\w']+")
 
@@ -43,12 +55,15 @@ _NOT_WORD = re.compile(r"[^\w']+")
 class LiveOptions:
     """How often the session decodes and when it commits; seconds throughout."""
 
-    step: float = 1.0  # new audio between two decodes (more arrives while one runs)
+    step: float = 0.5  # new audio between two decodes (more arrives while one runs)
+    min_speech: float = 1.0  # speech heard before an utterance is first decoded
+    patience: float = 2.0  # a word with this much speech heard after it commits, agreed or not
     end_silence: float = 0.5  # a pause the voice detector hears this long ends an utterance
-    trim_after: float = 12.0  # past this, the buffer drops what ends at a committed sentence
-    max_buffer: float = 24.0  # past this, the hypothesis is committed whole (Whisper sees 30 s)
+    trim_after: float = 8.0  # past this, the buffer drops what precedes its last committed pause
+    max_buffer: float = 20.0  # past this, the hypothesis is committed whole (Whisper sees 30 s)
     max_segment: float = 10.0  # a committed segment is closed at this length, sentence or not
     prompt_chars: int = 200  # committed text given to the decoder as its prompt
+    window: float = WINDOW  # the least encoder window (WhisperDecoder), 30 for Whisper's own
 
 
 @dataclass(frozen=True)
@@ -133,15 +148,22 @@ def sentence_ends(word: str) -> bool:
     return bool(_SENTENCE_END.search(word.strip()))
 
 
-def trim_point(committed: Sequence[Word], start: float) -> float | None:
-    """Where a long buffer may be cut: the end of its last committed sentence (the audio after
-    it is still needed), None when no sentence has ended inside it."""
-    for word in reversed(committed):
-        if word.end <= start:
-            return None
-        if sentence_ends(word.word):
-            return word.end
-    return None
+def pause_cut(
+    voiced: list[dict[str, int]], committed: Sequence[float], pending: float | None
+) -> int | None:
+    """Where a long buffer may be cut: the middle of its last pause (a gap between two of the
+    voice detector's speech ranges) with a committed word before it and no uncommitted word
+    before it, so every word on the cut's left is final and none is split. `committed` are
+    the committed words' ends and `pending` the first uncommitted word's start, all in
+    samples from the buffer's start; None when no pause qualifies."""
+    cut = None
+    for before, after in pairwise(voiced):
+        middle = (before["end"] + after["start"]) // 2
+        if pending is not None and middle > pending:
+            break
+        if any(end <= middle for end in committed):
+            cut = middle
+    return cut
 
 
 def utterance_over(voiced: list[dict[str, int]], size: int, silence: int) -> bool:
@@ -251,6 +273,9 @@ class LiveSession:
             s.pending = []
             return [self._partial()]
         over = final or utterance_over(voiced, s.buffer.size, int(o.end_silence * SAMPLE_RATE))
+        heard = sum(r["end"] - r["start"] for r in voiced)
+        if not over and heard < o.min_speech * SAMPLE_RATE:
+            return []  # a word's first syllable: Whisper would guess from the prompt
         offset = s.start / SAMPLE_RATE
         prompt = prompt_text(s.words, offset, o.prompt_chars)
         hypothesis = self.decoder.decode(s.buffer, voiced, prompt)
@@ -264,6 +289,9 @@ class LiveSession:
         new = fresh(words, s.words, last_end)
         long = s.buffer.size >= o.max_buffer * SAMPLE_RATE
         count = len(new) if over or long else agreed(s.pending, new)
+        heard_until = offset + voiced[-1]["end"] / SAMPLE_RATE
+        while count < len(new) and new[count].end <= heard_until - o.patience:
+            count += 1  # heard with this much speech after it, twice or not: final
         events = self._commit(new[:count])
         s.pending = new[count:]
         if over:
@@ -273,9 +301,11 @@ class LiveSession:
             end = s.words[-1].end - offset if s.words else 0.0
             self._drop(max(int(end * SAMPLE_RATE), s.buffer.size - SAMPLE_RATE))
         elif s.buffer.size >= o.trim_after * SAMPLE_RATE:
-            cut = trim_point(s.words, offset)
+            ends = [(w.end - offset) * SAMPLE_RATE for w in s.words if w.end > offset]
+            first = (s.pending[0].start - offset) * SAMPLE_RATE if s.pending else None
+            cut = pause_cut(voiced, ends, first)
             if cut is not None:
-                self._drop(int((cut - offset) * SAMPLE_RATE))
+                self._drop(cut)
         events.append(self._partial())
         return events
 
@@ -323,6 +353,14 @@ class LiveSession:
         return Partial(stable, "".join(w.word for w in s.pending).strip())
 
 
+def window_frames(samples: int, least: float) -> int | None:
+    """The mel frames to encode for `samples` of speech: the speech and WINDOW_PAD seconds of
+    Whisper's padding after it, in whole seconds, at least `least` seconds; None for Whisper's
+    full window (what it pads everything to)."""
+    seconds = max(math.ceil(least), math.ceil(samples / SAMPLE_RATE + WINDOW_PAD))
+    return FRAMES_PER_SECOND * seconds if seconds < WINDOW_SECONDS else None
+
+
 def _shifted(word: Word, seconds: float) -> Word:
     return replace(word, start=round(word.start + seconds, 3), end=round(word.end + seconds, 3))
 
@@ -331,10 +369,13 @@ class WhisperDecoder:
     """A Decoder over the project's Recognizer: only the voiced ranges are decoded (as the
     batch VAD filter does), greedy or beam as DecodeOptions say, words timed."""
 
-    def __init__(self, recognizer: Recognizer, options: DecodeOptions) -> None:
+    def __init__(
+        self, recognizer: Recognizer, options: DecodeOptions, *, window: float = WINDOW
+    ) -> None:
         from ffscribe.core.asr.recognizer import _transcribe_kwargs
 
         self.recognizer = recognizer
+        self.window = window  # the least encoder window, seconds: 30 is Whisper's own
         kwargs = _transcribe_kwargs(options)
         kwargs.update(
             word_timestamps=True,
@@ -345,6 +386,8 @@ class WhisperDecoder:
             condition_on_previous_text=False,
         )
         self.kwargs = kwargs
+        # Whisper's own test for a looping decode (gzip ratio); its looped text never commits.
+        self.repetitive = options.compression_ratio_threshold or math.inf
         self.language: str | None = options.language
 
     @property
@@ -357,14 +400,24 @@ class WhisperDecoder:
         from faster_whisper.transcribe import restore_speech_timestamps
 
         from ffscribe.core.asr.split import collected
+        from ffscribe.core.asr.workarounds import encoder_window
 
         kwargs = dict(self.kwargs)
         if self.language:  # detected once, on the first speech, then kept
             kwargs["language"] = self.language
         if prompt:
             kwargs["initial_prompt"] = prompt
-        found, info = self.recognizer.model.transcribe(collected(samples, voiced), **kwargs)
-        segments = restore_speech_timestamps(found, voiced, SAMPLE_RATE)
+        speech = collected(samples, voiced)
+        # A looping decode stops early; a window far past speech's pace is a loop.
+        pace = 16 + math.ceil(TOKENS_PER_SECOND * speech.size / SAMPLE_RATE)
+        kwargs["max_new_tokens"] = min(pace, 220)  # prompt (<= 223) + these <= Whisper's 448
+        with encoder_window(window_frames(speech.size, self.window)):
+            found, info = self.recognizer.model.transcribe(speech, **kwargs)
+            segments = [
+                s
+                for s in restore_speech_timestamps(found, voiced, SAMPLE_RATE)
+                if s.compression_ratio <= self.repetitive
+            ]
         words = tuple(
             Word(
                 start=float(w.start),

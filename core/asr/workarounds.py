@@ -10,7 +10,8 @@ slower or hungrier, never wrong.
   once (gigabytes on an hour: BENCHMARKS.md, "Memory"); core/media/features.py gives the
   same features a block at a time (checked on a probe at install).
 - `encode_first_window_once`: with the language detected, faster-whisper 1.2.1 encodes the
-  first window twice, once to detect and once to decode.
+  first window twice, once to detect and once to decode. The same wrapper honours
+  `encoder_window`, which lets a caller (the live session) encode less than the padded 30 s.
 - Silero's probabilities batch by batch (core/asr/silero.py): bounded memory on long inputs.
 """
 
@@ -18,6 +19,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ffscribe.asr")
 TESTED = ((1, 2, 0), (2, 0, 0))  # faster-whisper versions these were written for: [low, high)
+_WINDOW: ContextVar[int | None] = ContextVar("ffscribe_encoder_window", default=None)
 
 
 def supported(version: str) -> bool:
@@ -83,6 +88,9 @@ def encode_first_window_once(model: WhisperModel) -> None:
     def encode_once(features: Any) -> Any:
         import numpy as np
 
+        frames = _WINDOW.get()
+        if frames is not None and features.shape[-1] > frames:
+            features = np.ascontiguousarray(features[..., :frames])
         seen = getattr(last, "features", None)
         if seen is not None and seen.shape == features.shape and np.array_equal(seen, features):
             return last.output
@@ -92,3 +100,19 @@ def encode_first_window_once(model: WhisperModel) -> None:
 
     model.detect_language = detect_language
     model.encode = encode_once
+
+
+@contextmanager
+def encoder_window(frames: int | None) -> Iterator[None]:
+    """Within, this thread's (or task's) model encodes at most `frames` mel frames of a window.
+
+    Whisper pads every window to 30 s and its encoder's cost grows faster than the frames
+    (base on 2 cores: 0.87 s for 3000 frames, 0.15 s for 1000; BENCHMARKS.md, "Live, seventh
+    session"); a live buffer holds a few seconds. Whisper was trained on padded windows, so
+    the caller keeps some padding after the speech. A model without the workarounds (another
+    faster-whisper) encodes full windows: slower, never wrong."""
+    token = _WINDOW.set(frames)
+    try:
+        yield
+    finally:
+        _WINDOW.reset(token)

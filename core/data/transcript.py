@@ -400,11 +400,14 @@ class DiarizeRecord(_DiarizeFields, total=False):
 
 class LiveRecord(TypedDict):
     step: float
+    min_speech: float
+    patience: float
     end_silence: float
     trim_after: float
     max_buffer: float
     max_segment: float
     prompt_chars: int
+    window: float
 
 
 class OptionsRecord(TypedDict, total=False):

@@ -22,10 +22,11 @@ from ffscribe.core.asr.live import (
     agreed,
     fresh,
     normalized,
+    pause_cut,
     prompt_text,
     sentence_ends,
-    trim_point,
     utterance_over,
+    window_frames,
 )
 from ffscribe.core.data.transcript import ModelInfo, Word
 from tests.conftest import MEDIA, TEST_MODEL
@@ -52,11 +53,24 @@ def test_fresh_drops_committed_words_and_a_repeat_at_the_head() -> None:
     assert [x.word for x in fresh(retimed, committed, 1.0)] == [" brown"]
 
 
-def test_trim_point_is_the_last_committed_sentence_end_inside_the_buffer() -> None:
-    words = [w(" One.", 0, 1), w(" Two", 1, 2), w(" three.", 2, 3), w(" four", 3, 4)]
-    assert trim_point(words, 0.0) == 3
-    assert trim_point(words, 3.5) is None
+def test_a_long_buffer_is_cut_in_its_last_pause_with_only_committed_words_before_it() -> None:
+    ranges = [(0, 16000), (24000, 40000), (48000, 64000)]  # pauses at 1-1.5 s and 2.5-3 s
+    voiced = [{"start": a, "end": b} for a, b in ranges]
+    # Committed words end at 0.9 s and 2.4 s; the first uncommitted one starts at 3.1 s.
+    assert pause_cut(voiced, [14400, 38400], 49600) == 44000  # the middle of the 2.5-3 s pause
+    # An uncommitted word before the second pause: the cut stays in the first.
+    assert pause_cut(voiced, [14400], 25600) == 20000
+    # Nothing committed yet, or no pause at all: no cut.
+    assert pause_cut(voiced, [], 25600) is None
+    assert pause_cut(voiced[:1], [14400], None) is None
     assert sentence_ends(" end?") and sentence_ends(' "Stop."') and not sentence_ends(" no")
+
+
+def test_the_encoder_window_keeps_padding_after_the_speech_and_never_exceeds_30_s() -> None:
+    assert window_frames(SAMPLE_RATE, 30) is None  # Whisper's full window
+    assert window_frames(SAMPLE_RATE, 15) == 1500  # the least asked for (--window 15)
+    assert window_frames(int(12.5 * SAMPLE_RATE), 10) == 1800  # 12.5 s + 5 s, whole seconds
+    assert window_frames(26 * SAMPLE_RATE, 10) is None
 
 
 def test_utterance_over_needs_speech_then_a_long_enough_pause() -> None:
@@ -186,3 +200,13 @@ def test_real_model_on_silence_commits_nothing(decoder: object) -> None:
     samples = load(str(MEDIA / "silence.wav")).samples
     events = [e for c in _chunks(samples) for e in session.feed(c)] + session.finish()
     assert not _committed(events)
+
+
+def test_the_encoder_reads_only_the_window_it_is_given(decoder: object) -> None:
+    from ffscribe.core.asr.workarounds import encoder_window
+
+    model = decoder.recognizer.model  # type: ignore[attr-defined]
+    features = np.zeros((model.feature_extractor.mel_filters.shape[0], 3000), np.float32)
+    with encoder_window(1000):
+        assert model.encode(features).shape[1] == 500  # two frames per encoder position
+    assert model.encode(features).shape[1] == 1500  # outside, Whisper's full 30 s
