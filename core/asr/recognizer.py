@@ -463,6 +463,9 @@ class Recognizer:
         def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
             tracker.check()  # a part still queued when the run was cancelled or failed
             a = parts[index][0]
+            if index and not detected.done():  # the first part's worker is still finding it
+                with _floored(extractor, top), timeline.span("encode ahead"):
+                    self._encode_ahead(pieces[index], voiced[index])
             prompt = prompt_for(index) if index else None
             with _floored(extractor, top):
                 if index == 0 and not detected.done():
@@ -561,6 +564,22 @@ class Recognizer:
         earliest = max(parts[index - 1][0], cut - int(CONTEXT_SECONDS * audio.sample_rate))
         starts = [a for a, _ in speech if earliest <= a < cut]
         return (starts[0] if starts else earliest), cut
+
+    def _encode_ahead(self, samples: Any, voiced: list[dict[str, int]] | None) -> None:
+        """Encode the first window of the speech of `samples` (`voiced`) as decoding them
+        will, on this thread, whose last encoder output is kept (workarounds.
+        encode_first_window_once): a part waiting for the language the first part is
+        finding spends the wait on what its decode needs first (a window: about a second
+        of one core with base), which the decode then takes from memory."""
+        from faster_whisper.audio import pad_or_trim
+
+        extractor = self.model.feature_extractor
+        # A little over one window: its last frames read the samples after it.
+        head = speech_head(samples, voiced, int(extractor.n_samples) + int(extractor.n_fft))
+        features = extractor(head)
+        frames = min(int(extractor.nb_max_frames), features.shape[-1] - 1)
+        if frames > 0:
+            self.model.encode(pad_or_trim(features[:, :frames]))
 
     def _language(
         self, audio: Audio, voiced: list[dict[str, int]] | None, kwargs: dict[str, Any]
