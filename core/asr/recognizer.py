@@ -576,6 +576,8 @@ class Recognizer:
         extractor = self.model.feature_extractor
         # A little over one window: its last frames read the samples after it.
         head = speech_head(samples, voiced, int(extractor.n_samples) + int(extractor.n_fft))
+        if head.size == 0:
+            return  # no speech: its decode encodes nothing
         features = extractor(head)
         frames = min(int(extractor.nb_max_frames), features.shape[-1] - 1)
         if frames > 0:
