@@ -376,20 +376,26 @@ class Recognizer:
 
         # The language is detected by the first part's worker, from the first window it is
         # about to decode: that window is then encoded once, not twice (_encode_first_window_
-        # once keeps the encoder output per thread). The other parts wait for it before their
-        # context decode; a resumed first part brings the language it found.
+        # once keeps the encoder output per thread). The other parts wait for it before they
+        # decode; a resumed first part brings the language it found.
         detected: Future[tuple[str, float]] = Future()
         if 0 in resumed:
             detected.set_result((resumed[0].language, resumed[0].language_probability))
         elif not auto:
             detected.set_result(self._language(audio, None, kwargs))
+        # Still to find, the contexts do not wait for it: each finds its own language, as
+        # Whisper does, and where that is the input's its tokens are those the input's
+        # language would give (the same encoder output, the same tokenizer); where it is
+        # not, the part decodes its context again in the input's. Either way a part's
+        # prompt depends on the input alone, never on which finished first.
+        ahead = detected.result()[0] if detected.done() else None
 
-        def context(index: int) -> list[int] | None:
+        def context(index: int, language: str | None) -> tuple[str, list[int] | None]:
             # Under its own log-mel floor, not the whole's: so it can start before the voice
             # detector has heard the whole input (it is a prompt, not a part's text).
             tracker.check()
             with timeline.span("context"):
-                decode = {**kwargs, "language": detected.result()[0]}
+                decode = {**kwargs, "language": language}
                 return self._context(audio, parts, index, speech, decode)
 
         # Each part gets the features the whole input would have: the voice detector runs
@@ -446,18 +452,20 @@ class Recognizer:
             return replace(piece, segment=hear)
 
         def prompt_for(index: int) -> list[int] | None:
-            if index in contexts:
-                with timeline.span("wait context"):
-                    return contexts[index].result()
-            if not detected.done() and _context_samples(kwargs, rate):
-                begin, cut = self._context_span(audio, parts, index, speech)
-                with timeline.span("encode ahead"):
-                    self._encode_ahead(audio.samples[begin:cut], kwargs)
-            return context(index)
+            if index not in contexts:  # no context wanted (--no-condition-on-previous-text)
+                return None
+            with timeline.span("wait context"):
+                heard, tokens = contexts[index].result()
+            with timeline.span("wait language"):
+                language = detected.result()[0]
+            return tokens if heard == language else context(index, language)[1]
 
         def decode_part(index: int, top: Any) -> tuple[Segment, ...]:
             tracker.check()  # a part still queued when the run was cancelled or failed
             a = parts[index][0]
+            if index and not detected.done():  # the first part's worker is still finding it
+                with _floored(extractor, top), timeline.span("encode ahead"):
+                    self._encode_ahead(pieces[index], voiced[index])
             prompt = prompt_for(index) if index else None
             with _floored(extractor, top):
                 if index == 0 and not detected.done():
@@ -477,13 +485,13 @@ class Recognizer:
             return found if index == len(parts) - 1 else trim_cut_tail(found, no_speech, log_prob)
 
         indices = range(len(parts))
-        contexts: dict[int, Future[list[int] | None]] = {}
+        contexts: dict[int, Future[tuple[str, list[int] | None]]] = {}
         try:
-            # With the language known, the contexts need only the audio and the cuts: queued
-            # first, another worker decodes them while this one runs the voice detector.
-            if detected.done():
+            # The contexts need only the audio and the cuts: queued first, another worker
+            # decodes them while this one runs the voice detector.
+            if _context_samples(kwargs, rate):
                 contexts.update(
-                    (i, runner.submit(context, i)) for i in indices[1:] if i not in resumed
+                    (i, runner.submit(context, i, ahead)) for i in indices[1:] if i not in resumed
                 )
             with timeline.span("vad"):
                 if kwargs["vad_filter"]:
@@ -531,21 +539,20 @@ class Recognizer:
         index: int,
         speech: list[tuple[int, int]],
         kwargs: dict[str, Any],
-    ) -> list[int] | None:
-        """The tokens of the speech just before part `index`, to prompt that part with.
+    ) -> tuple[str, list[int] | None]:
+        """The tokens of the speech just before part `index`, to prompt that part with, and
+        the language they were decoded in (found in them when `kwargs` gives none).
 
         Decoded in one piece, Whisper reads each window with the text before it as its
         prompt; a part decoded on its own would start with none, and on the sonnets it then
         spells the archaic words differently ("beauties rose" for "beauty's rose"). The
         worker decodes the last CONTEXT_SECONDS before its cut first (from the start of a
         stretch of speech, greedy, no word timings), and its tokens stand in for that prompt."""
-        if not _context_samples(kwargs, audio.sample_rate):
-            return None
         begin, cut = self._context_span(audio, parts, index, speech)
         greedy = {"beam_size": 1, "best_of": 1, "temperature": [0.0], "word_timestamps": False}
-        segments, _ = self.model.transcribe(audio.samples[begin:cut], **{**kwargs, **greedy})
+        segments, info = self.model.transcribe(audio.samples[begin:cut], **{**kwargs, **greedy})
         tokens = [int(t) for s in segments for t in s.tokens]
-        return tokens or None
+        return str(info.language), tokens or None
 
     @staticmethod
     def _context_span(
@@ -558,20 +565,20 @@ class Recognizer:
         starts = [a for a, _ in speech if earliest <= a < cut]
         return (starts[0] if starts else earliest), cut
 
-    def _encode_ahead(self, samples: Any, kwargs: dict[str, Any]) -> None:
-        """Encode the first window of `samples` as `model.transcribe(samples, **kwargs)`
-        will, on this thread, whose last encoder output is kept
-        (workarounds.encode_first_window_once):
-        a later part does it for its context while the first part detects the language,
-        which decoding needs and the encoder does not (a second of one core with base that
-        was spent waiting)."""
+    def _encode_ahead(self, samples: Any, voiced: list[dict[str, int]] | None) -> None:
+        """Encode the first window of the speech of `samples` (`voiced`) as decoding them
+        will, on this thread, whose last encoder output is kept (workarounds.
+        encode_first_window_once): a part waiting for the language the first part is
+        finding spends the wait on what its decode needs first (a window: about a second
+        of one core with base), which the decode then takes from memory."""
         from faster_whisper.audio import pad_or_trim
 
-        voiced = speech_chunks(samples, kwargs["vad_parameters"]) if kwargs["vad_filter"] else None
-        if voiced == [] or samples.size == 0:
-            return  # transcribe will not encode anything
         extractor = self.model.feature_extractor
-        features = extractor(collected(samples, voiced))
+        # A little over one window: its last frames read the samples after it.
+        head = speech_head(samples, voiced, int(extractor.n_samples) + int(extractor.n_fft))
+        if head.size == 0:
+            return  # no speech: its decode encodes nothing
+        features = extractor(head)
         frames = min(int(extractor.nb_max_frames), features.shape[-1] - 1)
         if frames > 0:
             self.model.encode(pad_or_trim(features[:, :frames]))

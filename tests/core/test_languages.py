@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -205,3 +206,30 @@ def test_the_json_says_each_languages_share_and_each_window(media: Path) -> None
     assert result["options"]["language_windows"] == 2.0
     srt = (media / "speech.srt").read_text(encoding="utf-8")
     assert "language" not in srt and "fox" in srt.lower()  # other formats as they were
+
+
+def test_a_context_heard_in_another_language_is_decoded_again_in_the_inputs(
+    base: Recognizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A split input's contexts decode before its language is found, each finding its own.
+    One found in the input's language must have the tokens that language gives (so a part's
+    prompt never depends on which finished first); one found in another is decoded again.
+    Every guess is reported wrong here, so both decodes of the context are seen."""
+    sentences = load(str(MEDIA / "long_speech.wav"))
+    samples = np.concatenate([sentences.samples] * 4)  # 78 s of English: two parts
+    real = base._context
+    calls: list[tuple[str | None, list[int] | None]] = []
+
+    def misheard(*args: Any) -> tuple[str, list[int] | None]:
+        language, tokens = real(*args)
+        given = args[-1]["language"]
+        calls.append((given, tokens))
+        return (language if given else "es"), tokens
+
+    monkeypatch.setattr(base, "_context", misheard)
+    found = base.recognize(replace(sentences, samples=samples), DecodeOptions())
+    assert [given for given, _ in calls] == [None, "en"]
+    assert calls[0][1] and calls[0][1] == calls[1][1]
+    assert found.language == "en" and {s.language for s in found.segments} == {"en"}
+    text = " ".join(s.text for s in found.segments).lower()
+    assert all(text.count(w) == 4 for w in ("welcome", "paris", "umbrella", "elephant")), text
