@@ -28,6 +28,7 @@ from ffscribe.cli.to_core import (
 from ffscribe.core.batch.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
 from ffscribe.core.data.errors import EnvironmentMissing, ExitCode, TranscribeError
 from ffscribe.core.data.options import DEFAULT_MODEL, DecodeOptions
+from ffscribe.core.engine import timeline
 
 if TYPE_CHECKING:
     from ffscribe.cli.serve.service import Given, Limits
@@ -266,6 +267,7 @@ def _run(
         server.run()
     finally:
         service.stop()
+        timeline.flush()  # the exit may be os._exit (threads left): atexit would not run
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return ExitCode.OK if server.started else ExitCode.FAILED
