@@ -103,17 +103,13 @@ class Service:
     """One engine for every request; models load once, in `start`."""
 
     def __init__(
-        self,
-        pipeline: Pipeline,
-        limits: Limits,
-        *,
-        served_name: str,
-        given: Given | None = None,
+        self, pipeline: Pipeline, limits: Limits, *, served_name: str, given: Given
     ) -> None:
+        """`given`: the values `pipeline`'s options were made from, for requests to add to."""
         self.pipeline = pipeline
         self.limits = limits
         self.served_name = served_name
-        self.given = given or Given()
+        self.given = given
         self.ready = False
         self._engine: Engine | None = None
         self._active = 0
