@@ -1,20 +1,25 @@
 """The service's throughput and latency, and its overhead over the CLI on the same files.
 
-    python bench/bench_serve.py --model tiny.en --clips 12
+    python bench/bench_serve.py --model base --clips 13 --rounds 2
 
-Makes 10 s clips from the fixtures (long_speech.wav, cut at different offsets and looped),
-starts `transcribe serve` on a free loopback port, and sends every clip through the official
-`openai` client at concurrency 1, 2 and 4 (one client per thread): requests per minute, p50
-and p95 latency. Then the CLI on the same clips: `transcribe --jobs 1` per file at
-concurrency 1 (the model load removed: a run of one clip is subtracted), and `--jobs 2` over
-all of them, against the service at concurrency 4. Results go into BENCHMARKS.md by hand.
+Makes 10 s clips from the fixtures (long_speech.wav, cut at different offsets and looped).
+The overhead: the service and `transcribe`, one worker each (`--jobs 1`) and one input at a
+time, on the same clips with the same options (text out), timed with the same boundaries:
+from handing the input over to having its text, with the process start, the model load and a
+first warm clip taken out of both (the CLI's cost is that of a run over the warm clip and the
+timed ones less a run over the warm clip alone). Wall and CPU seconds a clip (the server's
+CPU from /proc, its ffmpeg calls included; the CLI's from its rusage), in rounds interleaved
+so a load that drifts hits both. The throughput: the service at concurrency 1, 2 and 4
+through the official `openai` client (one client per thread), requests per minute, p50 and
+p95 latency, against `transcribe --jobs 2` over the same clips. Results go into
+BENCHMARKS.md by hand.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -23,6 +28,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -92,17 +98,62 @@ def serve_round(url: str, clips: list[Path], concurrency: int) -> tuple[float, l
     return time.perf_counter() - started, latencies
 
 
-def cli_run(model: str, clips: list[Path], jobs: int, out: Path) -> tuple[float, list[float]]:
-    """The CLI over every clip: its wall time, and each clip's seconds from its --report."""
-    report = out / "report.json"
+def cli_run(model: str, clips: list[Path], jobs: int, out: Path) -> tuple[float, float]:
+    """The CLI over every clip: its wall time, and its CPU time (ffmpeg's included)."""
+    before = _children_cpu()
     mark = time.perf_counter()
     subprocess.run(
         [str(BIN / "transcribe"), *map(str, clips), "--model", model, "--jobs", str(jobs),
-         "-f", "txt", "-o", str(out), "--overwrite", "--quiet", "--report", str(report)],
+         "-f", "txt", "-o", str(out), "--overwrite", "--quiet"],
         check=True,
     )  # fmt: skip
-    wall = time.perf_counter() - mark
-    return wall, [r["seconds"] for r in json.loads(report.read_text())["inputs"]]
+    return time.perf_counter() - mark, _children_cpu() - before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """A running process's CPU seconds, with those of the children it has waited for
+    (the server's ffmpeg calls)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # u, s, cu, cs
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side's cost of the timed clips, one at a time: wall and CPU seconds a clip."""
+
+    wall: float
+    cpu: float
+
+
+def serve_one_at_a_time(model: str, warm: Path, clips: list[Path]) -> Side:
+    """The service, one worker, one request at a time: from the first byte sent to the last
+    result received, after one warm request; the server's CPU over the same span."""
+    proc, url = start_server(model, 1)
+    try:
+        serve_round(url, [warm], 1)
+        cpu = process_cpu(proc.pid)
+        wall, _ = serve_round(url, clips, 1)
+        cpu = process_cpu(proc.pid) - cpu
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+    return Side(wall / len(clips), cpu / len(clips))
+
+
+def cli_one_at_a_time(model: str, warm: Path, clips: list[Path], out: Path) -> Side:
+    """`transcribe --jobs 1` (one input at a time) on the warm clip alone and on the warm
+    clip then the timed ones: the difference is the timed clips' cost with the process start,
+    the model load and the first (warm) clip taken out, the service's boundaries."""
+    alone = cli_run(model, [warm], 1, out)
+    both = cli_run(model, [warm, *clips], 1, out)
+    n = len(clips)
+    return Side((both[0] - alone[0]) / n, (both[1] - alone[1]) / n)
 
 
 def serve_rounds(
@@ -117,36 +168,55 @@ def serve_rounds(
         proc.wait()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="tiny.en")
-    parser.add_argument("--clips", type=int, default=12)
-    parser.add_argument("--jobs", type=int, default=2, help="the server's and the CLI's workers")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        clips = make_clips(root, args.clips)
-        out = root / "out"
-        out.mkdir()
-        single = serve_rounds(args.model, 1, clips, (1,))[1]
-        rounds = serve_rounds(args.model, args.jobs, clips, (1, 2, 4))
-        _, cli_single = cli_run(args.model, clips, 1, out)
-        cli_wall, _ = cli_run(args.model, clips, args.jobs, out)
+def overhead(model: str, clips: list[Path], out: Path, rounds: int) -> None:
+    """Service against CLI, one at a time, interleaved A B A B so load drifts hit both."""
+    warm, timed = clips[0], clips[1:]
+    print(f"one at a time, one worker each, {len(timed)} clips after a warm one (s a clip):")
+    print("| round | service wall | CLI wall | wall overhead | service CPU | CLI CPU | load |")
+    print("|---|---|---|---|---|---|---|")
+    for r in range(rounds):
+        served = serve_one_at_a_time(model, warm, timed)
+        cli = cli_one_at_a_time(model, warm, timed, out)
+        print(
+            f"| {r + 1} | {served.wall:.3f} | {cli.wall:.3f} | "
+            f"{100 * (served.wall / cli.wall - 1):+.1f} % | {served.cpu:.3f} | {cli.cpu:.3f} | "
+            f"{os.getloadavg()[0]:.1f} |"
+        )
+
+
+def throughput(model: str, jobs: int, clips: list[Path], out: Path) -> None:
+    rounds = serve_rounds(model, jobs, clips, (1, 2, 4))
+    cli_wall, _ = cli_run(model, clips, jobs, out)
     n = len(clips)
-    print(
-        f"model {args.model}, {n} clips of 10 s, {os.cpu_count()} CPUs, server --jobs {args.jobs}"
-    )
+    print(f"server --jobs {jobs}, {n} clips")
     print("| concurrency | requests/min | p50 s | p95 s |")
     print("|---|---|---|---|")
     for c, (wall, lat) in rounds.items():
         p95 = statistics.quantiles(lat, n=20)[-1]
         print(f"| {c} | {60 * n / wall:.1f} | {statistics.median(lat):.2f} | {p95:.2f} |")
-    served = statistics.median(single[1])
-    cli = statistics.median(cli_single[1:])  # the first clip carries the model load
-    print(f"one worker, one at a time: service {served:.2f} s a clip (median, HTTP included), "
-          f"CLI --jobs 1 {cli:.2f} s; overhead {100 * (served / cli - 1):+.1f} %")  # fmt: skip
     print(f"throughput: service at concurrency 4 {60 * n / rounds[4][0]:.1f}/min, "
-          f"transcribe --jobs {args.jobs} {60 * n / cli_wall:.1f}/min (with its load)")  # fmt: skip
+          f"transcribe --jobs {jobs} {60 * n / cli_wall:.1f}/min (with its load)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--jobs", type=int, default=2, help="the server's and the CLI's workers")
+    parser.add_argument("--rounds", type=int, default=2, help="service/CLI pairs, interleaved")
+    parser.add_argument("--only", choices=("overhead", "throughput"), help="one part only")
+    args = parser.parse_args()
+    print(f"model {args.model}, 10 s clips, {os.cpu_count()} CPUs, load {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        clips = make_clips(root, args.clips)
+        out = root / "out"
+        out.mkdir()
+        if args.only != "throughput":
+            overhead(args.model, clips, out, args.rounds)
+        if args.only != "overhead":
+            throughput(args.model, args.jobs, clips, out)
+    print(f"load at the end {os.getloadavg()}")
 
 
 if __name__ == "__main__":

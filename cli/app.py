@@ -23,6 +23,9 @@ from ffscribe.cli.run import (
     submitter_for,
 )
 from ffscribe.cli.to_core import (
+    TEMPERATURE_INCREMENT,
+    MusicArgs,
+    SpeakerArgs,
     diarize_options,
     language_code,
     model_options,
@@ -79,6 +82,7 @@ def _version(value: bool) -> None:
 
 @app.command(epilog=EPILOG)
 def transcribe(
+    ctx: typer.Context,
     inputs: Annotated[
         list[str],
         typer.Argument(
@@ -211,7 +215,7 @@ def transcribe(
             help="Raise the temperature by this on a failed window (0: no fallback).",
             rich_help_panel=P_DECODE,
         ),
-    ] = 0.2,
+    ] = TEMPERATURE_INCREMENT,
     compression_ratio_threshold: Annotated[
         float,
         typer.Option(
@@ -350,21 +354,12 @@ def transcribe(
     )
     options = replace(
         options,
-        music=music_options(
-            detect=detect_music, skip=skip_music, threshold=music_threshold, windows=music_windows
-        ),
+        music=music_options(MusicArgs.given(ctx.params)),
         skip_music=skip_music,
         diarize=diarize_options(
-            diarize,
-            named=bool(speaker_names),
-            voices=bool(voices or speaker_vectors),
-            backend=diarizer,
-            speakers=speakers,
-            min_speakers=min_speakers,
-            max_speakers=max_speakers,
-            model=diarization_model,
-            hf_token=hf_token,
-            device=device,
+            SpeakerArgs.given(
+                ctx.params, named=bool(speaker_names), voices=bool(voices or speaker_vectors)
+            )
         ),
         speaker_names=_names(speaker_names),
         voices=voice_options(voices, speaker_vectors, speaker_names),

@@ -17,13 +17,21 @@ import typer
 from ffscribe.cli import options as opt
 from ffscribe.cli.app import P_RUN
 from ffscribe.cli.run import setup_logging
-from ffscribe.cli.to_core import diarize_options, language_code, model_options, music_options
+from ffscribe.cli.to_core import (
+    MusicArgs,
+    SpeakerArgs,
+    diarize_options,
+    language_code,
+    model_options,
+    music_options,
+)
 from ffscribe.core.batch.download import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, FetchOptions
 from ffscribe.core.data.errors import EnvironmentMissing, ExitCode, TranscribeError
 from ffscribe.core.data.options import DEFAULT_MODEL, DecodeOptions
+from ffscribe.core.engine import timeline
 
 if TYPE_CHECKING:
-    from ffscribe.cli.serve.service import Limits
+    from ffscribe.cli.serve.service import Given, Limits
     from ffscribe.core.engine.pipeline import Pipeline
 
 P_SERVE = "Service"
@@ -45,6 +53,7 @@ EPILOG = (
 
 @app.command(epilog=EPILOG)
 def serve(
+    ctx: typer.Context,
     host: Annotated[
         str | None,
         typer.Option(
@@ -169,7 +178,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve transcription over HTTP: OpenAI's audio API, PaddleX's API and a page."""
-    from ffscribe.cli.serve.service import Limits
+    from ffscribe.cli.serve.service import Given, Limits
     from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
 
     setup_logging(quiet=quiet, verbose=False, debug=debug)
@@ -186,22 +195,12 @@ def serve(
             batch_size=batch_size,
         ),
     )
+    given = Given(music=MusicArgs.given(ctx.params), speakers=SpeakerArgs.given(ctx.params))
     options = replace(
         options,
-        music=music_options(
-            detect=detect_music, skip=skip_music, threshold=music_threshold, windows=None
-        ),
+        music=music_options(given.music),
         skip_music=skip_music,
-        diarize=diarize_options(
-            diarize,
-            backend=diarizer,
-            speakers=speakers,
-            min_speakers=min_speakers,
-            max_speakers=max_speakers,
-            model=diarization_model,
-            hf_token=hf_token,
-            device=device,
-        ),
+        diarize=diarize_options(given.speakers),
     )
     limits = Limits(
         max_upload=max_upload,
@@ -214,7 +213,7 @@ def serve(
         batch_retention=batch_retention,
     )
     where = _Where(host=host, port=port, data_dir=data_dir or _default_data_dir())
-    code = _run(Pipeline(options), limits, where, api_key=api_key or None)
+    code = _run(Pipeline(options), limits, where, given, api_key=api_key or None)
     raise typer.Exit(int(code))
 
 
@@ -232,7 +231,9 @@ def _default_data_dir() -> Path:
     return Path(base) / "ffscribe" / "serve"
 
 
-def _run(pipeline: Pipeline, limits: Limits, where: _Where, *, api_key: str | None) -> ExitCode:
+def _run(
+    pipeline: Pipeline, limits: Limits, where: _Where, given: Given, *, api_key: str | None
+) -> ExitCode:
     """The error boundary: load, bind, serve; expected failures become one line and a code."""
     from ffscribe.cli.serve.service import Service
 
@@ -240,7 +241,7 @@ def _run(pipeline: Pipeline, limits: Limits, where: _Where, *, api_key: str | No
         uvicorn = _uvicorn()
         from ffscribe.cli.serve.app import create_app
 
-        service = Service(pipeline, limits, served_name=pipeline.options.model.name)
+        service = Service(pipeline, limits, served_name=pipeline.options.model.name, given=given)
         _say(f"loading {service.served_name}")
         service.start()
     except TranscribeError as exc:
@@ -266,6 +267,7 @@ def _run(pipeline: Pipeline, limits: Limits, where: _Where, *, api_key: str | No
         server.run()
     finally:
         service.stop()
+        timeline.flush()  # the exit may be os._exit (threads left): atexit would not run
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return ExitCode.OK if server.started else ExitCode.FAILED

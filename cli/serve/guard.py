@@ -1,5 +1,5 @@
 """The ASGI layer in front of every route: the API key, the upload cap, and one structured
-access-log line per request.
+access-log line per request (per WebSocket connection, at its close).
 
 An early answer (401, 413) is sent before the body is read, and the rest of the body is then
 drained, bounded and discarded, before the response is closed: clients that send the whole
@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from ffscribe.cli.serve.errors import ApiError
@@ -30,6 +31,7 @@ OPEN_PATHS = ("/", "/health", "/favicon.ico")  # the page and probes need no key
 PADDLEX_PATH = "/multilingual-speech-recognition"
 DRAIN_FACTOR = 8  # an early answer drains at most this many caps of body, then hangs up
 DRAIN_SECONDS = 30.0
+SOCKET = "ffscribe.socket"  # the scope key of a WebSocket's Socket, for its route to fill
 
 
 class Oversize(Exception):
@@ -58,6 +60,9 @@ class Guard:
         self.max_upload = max_upload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._socket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -77,6 +82,26 @@ class Guard:
             await state.finish()
         finally:
             _log(scope, state, time.monotonic() - started)
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket connection, passed through counted; logged once it is over (the route
+        checks the key itself: a browser cannot send the header)."""
+        started = time.monotonic()
+        socket = scope[SOCKET] = Socket()
+
+        async def counted_receive() -> Message:
+            message = await receive()
+            socket.heard(message)
+            return message
+
+        async def counted_send(message: Message) -> None:
+            socket.said(message)
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, counted_send)
+        finally:
+            _log_socket(scope, socket, time.monotonic() - started)
 
     def _refusal(self, path: str, headers: dict[str, bytes]) -> ApiError | None:
         if self.api_key is not None and path not in OPEN_PATHS:
@@ -162,20 +187,55 @@ class _Exchange:
         await self._send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+@dataclass
+class Socket:
+    """One WebSocket connection, counted for its access-log line: the route adds the
+    seconds of audio it received."""
+
+    status: int = 0  # 101 once accepted; 403 when closed before (uvicorn answers 403)
+    close_code: int | None = None  # the first close, the server's or the client's
+    closed_by: str = ""
+    bytes_in: int = 0
+    bytes_out: int = 0
+    audio_seconds: float = 0.0
+
+    def heard(self, message: Message) -> None:
+        if message["type"] == "websocket.receive":
+            self.bytes_in += _frame_size(message)
+        elif message["type"] == "websocket.disconnect" and self.close_code is None:
+            self.close_code, self.closed_by = int(message.get("code", 1005)), "client"
+
+    def said(self, message: Message) -> None:
+        if message["type"] == "websocket.accept":
+            self.status = 101
+        elif message["type"] == "websocket.send":
+            self.bytes_out += _frame_size(message)
+        elif message["type"] == "websocket.close" and self.close_code is None:
+            self.close_code, self.closed_by = int(message.get("code", 1000)), "server"
+            self.status = self.status or 403
+
+
+def _frame_size(message: Message) -> int:
+    data = message.get("bytes")
+    return len(data) if data is not None else len((message.get("text") or "").encode("utf-8"))
+
+
+def _log_socket(scope: Scope, socket: Socket, seconds: float) -> None:
+    """The request's fields, and how the connection closed and how much audio came."""
+    fields: dict[str, Any] = {"status": socket.status, "close_code": socket.close_code}
+    fields |= {"closed_by": socket.closed_by, "seconds": round(seconds, 3)}
+    fields |= {"bytes_in": socket.bytes_in, "bytes_out": socket.bytes_out}
+    _write(scope, "WEBSOCKET", fields | {"audio_seconds": round(socket.audio_seconds, 3)})
+
+
 def _log(scope: Scope, state: _Exchange, seconds: float) -> None:
-    """One JSON line per request: who, what, how it ended, how long, how much."""
+    """Who, what, how it ended, how long, how much."""
+    fields = {"status": state.status, "seconds": round(seconds, 3), "bytes_in": state.received}
+    _write(scope, scope.get("method"), fields | {"bytes_out": state.sent})
+
+
+def _write(scope: Scope, method: str | None, fields: dict[str, Any]) -> None:
+    """One JSON line in the access log."""
     client = scope.get("client") or ("", 0)
-    access.info(
-        "%s",
-        json.dumps(
-            {
-                "client": f"{client[0]}:{client[1]}",
-                "method": scope.get("method"),
-                "path": scope.get("path"),
-                "status": state.status,
-                "seconds": round(seconds, 3),
-                "bytes_in": state.received,
-                "bytes_out": state.sent,
-            }
-        ),
-    )
+    line = {"client": f"{client[0]}:{client[1]}", "method": method, "path": scope.get("path")}
+    access.info("%s", json.dumps(line | fields))

@@ -26,6 +26,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from ffscribe.cli.serve.errors import ApiError, from_transcribe_error
+from ffscribe.cli.serve.guard import SOCKET
 from ffscribe.cli.serve.service import Request as Asked
 from ffscribe.cli.serve.service import Service
 from ffscribe.core.asr.live import (
@@ -45,7 +46,19 @@ log = logging.getLogger("ffscribe.serve.live")
 router = APIRouter(prefix="/v1")
 MAX_STEP_SECONDS = 8.0  # audio one step takes at most, as the CLI's live command
 FORMATS = ("pcm", "container")
-Chunks = asyncio.Queue[npt.NDArray[np.float32] | None]
+
+
+class Chunks(asyncio.Queue[npt.NDArray[np.float32] | None]):
+    """The audio received, in order (None: the stream's end), its samples counted."""
+
+    samples = 0
+
+    def put_nowait(self, item: npt.NDArray[np.float32] | None) -> None:
+        if item is not None:
+            self.samples += item.size
+        super().put_nowait(item)
+
+
 # Close codes (RFC 6455): the client's key, its data, a full server, a bug.
 _CLOSE = {401: 1008, 400: 1003, 413: 1009, 429: 1013, 503: 1013}
 
@@ -130,27 +143,32 @@ class _OnEngine:
 async def _run(websocket: WebSocket, service: Service, session: LiveSession, fmt: str) -> None:
     """Feed what comes to the session, a step at a time, and send its events; at the end of
     the stream (`{"type": "end"}`, or --max-duration reached) the last decode and `done`."""
-    chunks: Chunks = asyncio.Queue()
+    chunks = Chunks()
     source = _pcm(websocket, chunks) if fmt == "pcm" else _container(websocket, chunks)
-    async with source:
-        limit = int(service.limits.max_duration * SAMPLE_RATE)
-        ended = False
-        while not ended:
-            pieces = [await chunks.get()]
-            while not chunks.empty():  # all that came while the last step decoded
-                pieces.append(chunks.get_nowait())
-            ended = pieces[-1] is None
-            audio = [p for p in pieces if p is not None]
-            samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
-            room = limit - int(session.fed_seconds * SAMPLE_RATE)
-            if samples.size >= room:
-                samples, ended = samples[: max(room, 0)], True
-            step = int(MAX_STEP_SECONDS * SAMPLE_RATE)
-            for at in range(0, samples.size, step):
-                for event in await run_in_threadpool(session.feed, samples[at : at + step]):
-                    await _send(websocket, _event(event))
-        for event in await run_in_threadpool(session.finish):
-            await _send(websocket, _event(event))
+    try:
+        async with source:
+            limit = int(service.limits.max_duration * SAMPLE_RATE)
+            ended = False
+            while not ended:
+                pieces = [await chunks.get()]
+                while not chunks.empty():  # all that came while the last step decoded
+                    pieces.append(chunks.get_nowait())
+                ended = pieces[-1] is None
+                audio = [p for p in pieces if p is not None]
+                samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
+                room = limit - int(session.fed_seconds * SAMPLE_RATE)
+                if samples.size >= room:
+                    samples, ended = samples[: max(room, 0)], True
+                step = int(MAX_STEP_SECONDS * SAMPLE_RATE)
+                for at in range(0, samples.size, step):
+                    for event in await run_in_threadpool(session.feed, samples[at : at + step]):
+                        await _send(websocket, _event(event))
+            for event in await run_in_threadpool(session.finish):
+                await _send(websocket, _event(event))
+    finally:
+        socket = websocket.scope.get(SOCKET)
+        if socket is not None:  # the access log's line says how much audio came
+            socket.audio_seconds = chunks.samples / SAMPLE_RATE
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from ffscribe.cli.serve.errors import ApiError, from_transcribe_error
-from ffscribe.cli.to_core import temperatures
+from ffscribe.cli.to_core import (
+    TEMPERATURE_INCREMENT,
+    MusicArgs,
+    SpeakerArgs,
+    music_options,
+    speaker_options,
+    temperatures,
+)
 from ffscribe.core.batch.download import FetchOptions
 from ffscribe.core.data.errors import Cancelled, TranscribeError
 from ffscribe.core.data.transcript import Segment, Source, Transcript
@@ -66,13 +73,43 @@ class Request:
     skip_music: bool = False
 
 
+@dataclass(frozen=True)
+class Given:
+    """The server's command-line values for what a request may turn on (speakers, music),
+    kept as given so a request's options follow the CLI's rules over them: a request's
+    `diarize` uses the server's --diarizer, its `detect_music` the server's --music-threshold."""
+
+    music: MusicArgs = field(default_factory=MusicArgs)
+    speakers: SpeakerArgs = field(default_factory=SpeakerArgs)
+
+    def over(self, request: Request) -> tuple[MusicArgs, SpeakerArgs]:
+        """These values with the request's on top, as if given on the command line too."""
+        music = replace(
+            self.music,
+            detect=self.music.detect or request.detect_music,
+            skip=self.music.skip or request.skip_music,
+        )
+        speakers = replace(
+            self.speakers,
+            diarize=self.speakers.diarize or request.diarize,
+            speakers=request.speakers or self.speakers.speakers,
+            min_speakers=request.min_speakers or self.speakers.min_speakers,
+            max_speakers=request.max_speakers or self.speakers.max_speakers,
+        )
+        return music, speakers
+
+
 class Service:
     """One engine for every request; models load once, in `start`."""
 
-    def __init__(self, pipeline: Pipeline, limits: Limits, *, served_name: str) -> None:
+    def __init__(
+        self, pipeline: Pipeline, limits: Limits, *, served_name: str, given: Given
+    ) -> None:
+        """`given`: the values `pipeline`'s options were made from, for requests to add to."""
         self.pipeline = pipeline
         self.limits = limits
         self.served_name = served_name
+        self.given = given
         self.ready = False
         self._engine: Engine | None = None
         self._active = 0
@@ -135,8 +172,9 @@ class Service:
         return max(1, math.ceil(self._seconds)) if self._done else 5
 
     def options(self, request: Request) -> PipelineOptions:
-        """The server's defaults with what the request changes; UsageError if it asks
-        for what the loaded model cannot do."""
+        """The server's defaults with what the request changes, by the CLI's rules (cli/to_core)
+        over the server's own command-line values; UsageError if it asks for what the loaded
+        model cannot do or for speaker counts that contradict each other."""
         base = self.pipeline.options
         decode = replace(
             base.decode,
@@ -145,31 +183,20 @@ class Service:
             initial_prompt=request.prompt or base.decode.initial_prompt,
             word_timestamps=base.decode.word_timestamps or request.word_timestamps,
         )
-        if request.temperature is not None:
-            # As the CLI's --temperature: raised by its default 0.2 on a failed window.
-            decode = replace(decode, temperatures=temperatures(request.temperature, 0.2))
-        opts = replace(base, decode=decode)
+        if request.temperature is not None:  # as the CLI's --temperature, with its fallback
+            decode = replace(
+                decode, temperatures=temperatures(request.temperature, TEMPERATURE_INCREMENT)
+            )
+        music, speakers = self.given.over(request)
+        opts = replace(
+            base,
+            decode=decode,
+            music=music_options(music),
+            skip_music=music.skip,
+            diarize=speaker_options(speakers),
+        )
         if base.clip.duration is None:  # a stream states no duration: cut it at the limit
             opts = replace(opts, clip=replace(base.clip, duration=self.limits.max_duration))
-        if request.diarize or request.speakers or request.min_speakers or request.max_speakers:
-            from ffscribe.core.speakers.turns import DiarizeOptions
-
-            diarize = base.diarize or DiarizeOptions()
-            opts = replace(
-                opts,
-                diarize=replace(
-                    diarize,
-                    speakers=request.speakers or diarize.speakers,
-                    min_speakers=request.min_speakers or diarize.min_speakers,
-                    max_speakers=request.max_speakers or diarize.max_speakers,
-                ),
-            )
-        if (request.detect_music or request.skip_music) and opts.music is None:
-            from ffscribe.core.music.detect import MusicOptions
-
-            opts = replace(opts, music=MusicOptions())
-        if request.skip_music:
-            opts = replace(opts, skip_music=True)
         return opts
 
     async def transcribe(

@@ -105,6 +105,12 @@ def _recording(name: str) -> Iterator[None]:
             _spans.append(record)
 
 
+def flush() -> None:
+    """Append what was recorded to the file now: for a process that leaves by os._exit
+    (a server whose idle threads are not waited for), where atexit never runs."""
+    _write()
+
+
 def _write() -> None:
     if _path is None or not _spans:
         return

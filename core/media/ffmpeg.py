@@ -247,7 +247,25 @@ def probe(path: str) -> MediaInfo:
 def stated_duration(path: str) -> float | None:
     """The duration the container states, to check a decode against; None when it states
     none, only guesses one from the bitrate (ffmpeg says so), or holds several audio tracks
-    (its duration is then the longest track's, not necessarily the one decoded)."""
+    (its duration is then the longest track's, not necessarily the one decoded).
+
+    Remembered per file version (size, mtime, inode): the service's length check and the
+    pipeline's truncation check ask it of the same upload, and an ffmpeg start costs 0.03 s
+    (imageio-ffmpeg's static build) to 0.11 s (Debian's) of CPU (BENCHMARKS.md, issue 15,
+    seventh session)."""
+    try:
+        stat = os.stat(path)
+    except OSError:  # no such file, pipe:: ffmpeg says what is wrong
+        return _stated_duration(path)
+    return _remembered_duration(path, (stat.st_size, stat.st_mtime_ns, stat.st_ino))
+
+
+@functools.lru_cache(maxsize=64)
+def _remembered_duration(path: str, version: tuple[int, int, int]) -> float | None:
+    return _stated_duration(path)
+
+
+def _stated_duration(path: str) -> float | None:
     stderr = _call(["-hide_banner", "-nostdin", "-i", _url(path)], None).stderr
     tracks = sum(1 for _, kind, _ in _STREAM.findall(stderr) if kind == "Audio")
     if tracks != 1 or "Estimating duration from bitrate" in stderr:

@@ -9,8 +9,9 @@ import shutil
 import subprocess
 import sys
 import wave
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -331,3 +332,24 @@ def test_the_tiny_model_hears_the_chosen_track_and_clip() -> None:
     assert "fox" in heard and "window" not in heard
     last = words(fixture("long_speech.wav"), ClipOptions(start=16.13, duration=3.4))
     assert "elephant" in last and "umbrella" not in last
+
+
+def test_a_files_stated_duration_is_asked_of_ffmpeg_once_per_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The service's length check and the pipeline's truncation check ask it of one upload.
+    path = str(tmp_path / "upload.wav")
+    shutil.copy(fixture("speech.wav"), path)
+    calls: list[Sequence[str]] = []
+    real = media._call
+
+    def counted(args: Sequence[str], stdin: BinaryIO | None) -> Any:
+        calls.append(args)
+        return real(args, stdin)
+
+    monkeypatch.setattr(media, "_call", counted)
+    first = media.stated_duration(path)
+    assert first is not None and 5.7 < first < 5.8
+    assert media.stated_duration(path) == first and len(calls) == 1
+    shutil.copy(fixture("silence.wav"), path)  # another file under the same name
+    assert media.stated_duration(path) != first and len(calls) == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import struct
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,25 @@ def _pcm(path: Path) -> bytes:
         return wav.readframes(wav.getnframes())
 
 
+def _port(ws: websocket.WebSocket) -> int:
+    """The client's port, which names the connection in the server's access log."""
+    assert ws.sock is not None
+    return int(ws.sock.getsockname()[1])
+
+
+def _access(server: Server, port: int) -> dict[str, Any]:
+    """The server's access-log line for the connection from `port`, waited for: the server
+    writes it once the connection is over."""
+    client = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in server.log.read_text().splitlines():
+            if line.startswith("{") and json.loads(line)["client"] == client:
+                return dict(json.loads(line))
+        time.sleep(0.05)
+    raise AssertionError(f"no access-log line for {client}: {server.log.read_text()}")
+
+
 def test_pcm_frames_in_partials_segments_and_done_out(server: Server) -> None:
     ws = _connect(server, "?language=en")
     assert json.loads(ws.recv())["type"] == "ready"
@@ -49,7 +69,13 @@ def test_pcm_frames_in_partials_segments_and_done_out(server: Server) -> None:
     for at in range(0, len(audio), FRAME):
         ws.send_binary(audio[at : at + FRAME])
     ws.send(json.dumps({"type": "end"}))
+    port = _port(ws)
     events, code = _events(ws)
+    logged = _access(server, port)
+    assert logged["method"] == "WEBSOCKET" and logged["path"] == "/v1/live"
+    assert (logged["status"], logged["close_code"], logged["closed_by"]) == (101, 1000, "server")
+    assert logged["audio_seconds"] == round(len(audio) / 32000, 3) and logged["seconds"] > 0
+    assert logged["bytes_in"] == len(audio) + len(json.dumps({"type": "end"}))
     kinds = [e["type"] for e in events]
     assert code == 1000 and kinds[-1] == "done" and "partial" in kinds, kinds
     done = events[-1]
@@ -87,8 +113,12 @@ def test_a_container_stream_in(server: Server) -> None:
 def test_refusals_are_an_error_event_and_a_close_code(
     server: Server, query: str, key: str, status: str, code: int
 ) -> None:
-    events, closed = _events(_connect(server, query, key))
+    ws = _connect(server, query, key)
+    port = _port(ws)
+    events, closed = _events(ws)
     assert [e["type"] for e in events] == ["error"] and closed == code
+    logged = _access(server, port)  # refused after the handshake: logged with its close code
+    assert (logged["close_code"], logged["audio_seconds"]) == (code, 0.0)
     assert events[0]["error"]["type"] == status and events[0]["error"]["message"]
 
 
@@ -100,3 +130,14 @@ def test_a_stream_that_is_not_media_is_an_invalid_audio_error(server: Server) ->
     events, closed = _events(ws)
     assert events[-1]["type"] == "error" and closed == 1003
     assert events[-1]["error"]["code"] == "invalid_audio"
+
+
+def test_a_client_that_leaves_is_logged_with_its_close_code(server: Server) -> None:
+    ws = _connect(server, "?language=en")
+    assert json.loads(ws.recv())["type"] == "ready"
+    ws.send_binary(_pcm(MEDIA / "speech.wav")[: 10 * FRAME])  # one second, before the close
+    port = _port(ws)
+    ws.close(status=4000)  # a code of the application's range: the server's log names it
+    logged = _access(server, port)
+    assert (logged["close_code"], logged["closed_by"]) == (4000, "client")
+    assert logged["audio_seconds"] == 1.0
