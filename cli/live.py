@@ -18,8 +18,15 @@ from ffscribe.cli.live_view import LinesView, LiveFiles, TerminalView
 from ffscribe.cli.progress import printable
 from ffscribe.cli.run import _signals_stop, setup_logging
 from ffscribe.cli.to_core import language_code, model_options
+from ffscribe.core.asr.live import (
+    LEAST_WINDOW,
+    WINDOW_SECONDS,
+    Committed,
+    Event,
+    LiveOptions,
+    LiveSession,
+)
 from ffscribe.core.asr.live import WINDOW as LIVE_WINDOW
-from ffscribe.core.asr.live import Committed, Event, LiveOptions, LiveSession
 from ffscribe.core.data.errors import ExitCode, TranscribeError, internal_error
 from ffscribe.core.data.options import DEFAULT_MODEL, DecodeOptions, ModelOptions
 from ffscribe.core.data.transcript import Source
@@ -153,8 +160,8 @@ def live(
     window: Annotated[
         float,
         typer.Option(
-            min=10.0,
-            max=30.0,
+            min=float(LEAST_WINDOW),
+            max=float(WINDOW_SECONDS),
             help="Least seconds of audio the model reads per step: 30 is Whisper's own window; "
             "15 about halves a step's time (lower latency) and can drop words on hard speech.",
             rich_help_panel=P_LIVE,

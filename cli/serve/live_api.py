@@ -30,10 +30,14 @@ from ffscribe.cli.serve.guard import SOCKET
 from ffscribe.cli.serve.service import Request as Asked
 from ffscribe.cli.serve.service import Service
 from ffscribe.core.asr.live import (
+    LEAST_WINDOW,
+    WINDOW,
+    WINDOW_SECONDS,
     Committed,
     Done,
     Event,
     Hypothesis,
+    LiveOptions,
     LiveSession,
     Partial,
     WhisperDecoder,
@@ -118,9 +122,25 @@ def _session(websocket: WebSocket, service: Service) -> LiveSession:
         options = service.options(Asked(task=task, language=params.get("language") or None))
     except TranscribeError as exc:
         raise from_transcribe_error(exc, param="language") from None
+    window = _window(params.get("window"))
     decode = replace(options.decode, beam_size=1, best_of=1, temperatures=(0.0,))
-    decoder = _OnEngine(WhisperDecoder(service.pipeline.recognizer, decode), service)
-    return LiveSession(decoder, source=Source(kind="pipe", uri="/v1/live"))
+    decoder = _OnEngine(WhisperDecoder(service.pipeline.recognizer, decode, window=window), service)
+    return LiveSession(
+        decoder, LiveOptions(window=window), source=Source(kind="pipe", uri="/v1/live")
+    )
+
+
+def _window(given: str | None) -> float:
+    """The `window` query parameter: as `transcribe live --window`, 10 to 30 seconds."""
+    if given is None:
+        return float(WINDOW)
+    try:
+        window = float(given)
+    except ValueError:
+        window = -1.0
+    if not LEAST_WINDOW <= window <= WINDOW_SECONDS:
+        raise ApiError(400, f"window must be seconds from {LEAST_WINDOW} to 30", param="window")
+    return window
 
 
 class _OnEngine:

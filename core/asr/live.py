@@ -45,6 +45,7 @@ WINDOW_PAD = 5
 # The least encoder window a step reads, seconds. 30 (Whisper's own) is the default: 15 halves
 # base's step on a CPU but drops words on hard speech (BENCHMARKS.md, "Live, seventh session").
 WINDOW = 30
+LEAST_WINDOW = 10  # seconds: the least --window offered (10 was the shortest measured)
 
 TOKENS_PER_SECOND = 8  # fast speech is about 5 tokens a second, timestamps included
 _SENTENCE_END = re.compile("[.?!\u3002\uff1f\uff01\u2026]['\")\\]]*$")  # also CJK stops

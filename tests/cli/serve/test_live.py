@@ -92,7 +92,7 @@ def test_pcm_frames_in_partials_segments_and_done_out(server: Server) -> None:
 
 
 def test_a_container_stream_in(server: Server) -> None:
-    ws = _connect(server, "?format=container")
+    ws = _connect(server, "?format=container&window=15")  # the shorter encoder read, too
     assert json.loads(ws.recv())["type"] == "ready"
     data = (MEDIA / "truncated.mp3").read_bytes()  # 2.85 s: "the quick brown fox jumped..."
     for at in range(0, len(data), 1000):
@@ -108,6 +108,7 @@ def test_a_container_stream_in(server: Server) -> None:
     [
         ("", "wrong", "authentication_error", 1008),
         ("?format=flac", API_KEY, "invalid_request_error", 1003),
+        ("?window=5", API_KEY, "invalid_request_error", 1003),
     ],
 )
 def test_refusals_are_an_error_event_and_a_close_code(
