@@ -101,7 +101,7 @@ Commits = list[tuple[str, float, float]]  # (word, its own end in the audio, wal
 def run_live(model: Any, decode: Any, samples: np.ndarray, window: float = 30.0) -> Commits:
     from ffscribe.core.asr.live import LiveOptions, LiveSession, WhisperDecoder
 
-    session = LiveSession(WhisperDecoder(model, decode, window=window), LiveOptions(window=window))
+    session = LiveSession(WhisperDecoder(model, decode), LiveOptions(window=window))
     pacer = Pacer(samples)
     out: Commits = []
     ended = False

@@ -281,7 +281,7 @@ def _session(
     recognizer = pipeline.recognizer
     kind = "pipe" if source.stdin is not None else ("url" if "://" in source.label else "file")
     return LiveSession(
-        WhisperDecoder(recognizer, decode, window=options.window),
+        WhisperDecoder(recognizer, decode),
         options,
         source=Source(kind=kind, uri=source.label),  # type: ignore[arg-type]
     )

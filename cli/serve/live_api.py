@@ -124,7 +124,7 @@ def _session(websocket: WebSocket, service: Service) -> LiveSession:
         raise from_transcribe_error(exc, param="language") from None
     window = _window(params.get("window"))
     decode = replace(options.decode, beam_size=1, best_of=1, temperatures=(0.0,))
-    decoder = _OnEngine(WhisperDecoder(service.pipeline.recognizer, decode, window=window), service)
+    decoder = _OnEngine(WhisperDecoder(service.pipeline.recognizer, decode), service)
     return LiveSession(
         decoder, LiveOptions(window=window), source=Source(kind="pipe", uri="/v1/live")
     )
@@ -155,9 +155,16 @@ class _OnEngine:
         return self.decoder.info
 
     def decode(
-        self, samples: npt.NDArray[np.float32], voiced: list[dict[str, int]], prompt: str
+        self,
+        samples: npt.NDArray[np.float32],
+        voiced: list[dict[str, int]],
+        prompt: str,
+        *,
+        window: float = WINDOW,
     ) -> Hypothesis:
-        return self.service.on_engine(lambda: self.decoder.decode(samples, voiced, prompt))
+        return self.service.on_engine(
+            lambda: self.decoder.decode(samples, voiced, prompt, window=window)
+        )
 
 
 async def _run(websocket: WebSocket, service: Service, session: LiveSession, fmt: str) -> None:

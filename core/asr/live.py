@@ -64,7 +64,7 @@ class LiveOptions:
     max_buffer: float = 20.0  # past this, the hypothesis is committed whole (Whisper sees 30 s)
     max_segment: float = 10.0  # a committed segment is closed at this length, sentence or not
     prompt_chars: int = 200  # committed text given to the decoder as its prompt
-    window: float = WINDOW  # the least encoder window (WhisperDecoder), 30 for Whisper's own
+    window: float = WINDOW  # the least encoder window, seconds: 30 is Whisper's own
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,16 @@ class Hypothesis:
 
 
 class Decoder(Protocol):
-    """Decodes a buffer of speech; `voiced` are its speech ranges (samples) to decode."""
+    """Decodes a buffer of speech; `voiced` are its speech ranges (samples) to decode, and
+    `window` the least seconds of audio the model reads (LiveOptions.window)."""
 
     def decode(
-        self, samples: npt.NDArray[np.float32], voiced: list[dict[str, int]], prompt: str
+        self,
+        samples: npt.NDArray[np.float32],
+        voiced: list[dict[str, int]],
+        prompt: str,
+        *,
+        window: float = WINDOW,
     ) -> Hypothesis: ...
 
     @property
@@ -279,7 +285,7 @@ class LiveSession:
             return []  # a word's first syllable: Whisper would guess from the prompt
         offset = s.start / SAMPLE_RATE
         prompt = prompt_text(s.words, offset, o.prompt_chars)
-        hypothesis = self.decoder.decode(s.buffer, voiced, prompt)
+        hypothesis = self.decoder.decode(s.buffer, voiced, prompt, window=o.window)
         if s.language is None and hypothesis.words:
             s.language, s.language_probability = (
                 hypothesis.language,
@@ -370,13 +376,10 @@ class WhisperDecoder:
     """A Decoder over the project's Recognizer: only the voiced ranges are decoded (as the
     batch VAD filter does), greedy or beam as DecodeOptions say, words timed."""
 
-    def __init__(
-        self, recognizer: Recognizer, options: DecodeOptions, *, window: float = WINDOW
-    ) -> None:
+    def __init__(self, recognizer: Recognizer, options: DecodeOptions) -> None:
         from ffscribe.core.asr.recognizer import _transcribe_kwargs
 
         self.recognizer = recognizer
-        self.window = window  # the least encoder window, seconds: 30 is Whisper's own
         kwargs = _transcribe_kwargs(options)
         kwargs.update(
             word_timestamps=True,
@@ -396,7 +399,12 @@ class WhisperDecoder:
         return self.recognizer.info
 
     def decode(
-        self, samples: npt.NDArray[np.float32], voiced: list[dict[str, int]], prompt: str
+        self,
+        samples: npt.NDArray[np.float32],
+        voiced: list[dict[str, int]],
+        prompt: str,
+        *,
+        window: float = WINDOW,
     ) -> Hypothesis:
         from faster_whisper.transcribe import restore_speech_timestamps
 
@@ -412,7 +420,7 @@ class WhisperDecoder:
         # A looping decode stops early; a window far past speech's pace is a loop.
         pace = 16 + math.ceil(TOKENS_PER_SECOND * speech.size / SAMPLE_RATE)
         kwargs["max_new_tokens"] = min(pace, 220)  # prompt (<= 223) + these <= Whisper's 448
-        with encoder_window(window_frames(speech.size, self.window)):
+        with encoder_window(window_frames(speech.size, window)):
             found, info = self.recognizer.model.transcribe(speech, **kwargs)
             segments = [
                 s

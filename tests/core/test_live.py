@@ -95,7 +95,12 @@ class Scripted:
         self.calls = 0
 
     def decode(
-        self, samples: npt.NDArray[np.float32], voiced: list[dict[str, int]], prompt: str
+        self,
+        samples: npt.NDArray[np.float32],
+        voiced: list[dict[str, int]],
+        prompt: str,
+        *,
+        window: float = 30,
     ) -> Hypothesis:
         answer = self.answers[min(self.calls, len(self.answers) - 1)]
         self.calls += 1
