@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -254,10 +256,10 @@ def stated_duration(path: str) -> float | None:
     (imageio-ffmpeg's static build) to 0.11 s (Debian's) of CPU (BENCHMARKS.md, issue 15,
     seventh session)."""
     try:
-        stat = os.stat(path)
+        info = os.stat(path)
     except OSError:  # no such file, pipe:: ffmpeg says what is wrong
         return _stated_duration(path)
-    return _remembered_duration(path, (stat.st_size, stat.st_mtime_ns, stat.st_ino))
+    return _remembered_duration(path, (info.st_size, info.st_mtime_ns, info.st_ino))
 
 
 @functools.lru_cache(maxsize=64)
@@ -275,12 +277,25 @@ def _stated_duration(path: str) -> float | None:
 
 def _check_readable(path: str) -> None:
     """Catch the commonest bad inputs before ffmpeg does, with plainer words than its own."""
-    if not os.path.exists(path):
-        raise InputError("no such file", path=path, stage="probe")
-    if os.path.isdir(path):
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise InputError(_unreachable(path, exc), path=path, stage="probe") from None
+    if stat.S_ISDIR(info.st_mode):
         raise InputError("is a directory, not a media file", path=path, stage="probe")
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
+    if stat.S_ISREG(info.st_mode) and info.st_size == 0:
         raise InputError("empty file", path=path, stage="probe")
+
+
+def _unreachable(path: str, exc: OSError) -> str:
+    """Why `path` cannot be opened, in a stranger's words; a name too long says its bytes
+    (file systems count bytes, not characters: 255 on most)."""
+    if exc.errno == errno.ENAMETOOLONG:
+        longest = max(len(os.fsencode(part)) for part in path.split(os.sep))
+        return f"name too long ({longest} bytes in one part; most file systems allow 255)"
+    if exc.errno == errno.EACCES:
+        return "permission denied"
+    return "no such file"
 
 
 def _explain(cause: str) -> str:

@@ -157,6 +157,7 @@ def test_audio_track_picks_the_stream() -> None:
     ("name", "clip", "error", "cause"),
     [
         ("missing.wav", ClipOptions(), InputError, "no such file"),
+        ("a" * 300 + ".wav", ClipOptions(), InputError, "name too long (304 bytes in one part"),
         ("", ClipOptions(), InputError, "is a directory, not a media file"),
         ("empty.wav", ClipOptions(), InputError, "empty file"),
         ("not_media.mp3", ClipOptions(), InputError, "not a media file ffmpeg can read ("),
