@@ -296,6 +296,17 @@ def test_no_tail_is_decoded_after_the_last_words(sentences: Audio) -> None:
     assert start is not None and 0.8 * RATE < start < 1.6 * RATE
 
 
+def test_a_tail_sentence_after_the_last_words_own_end_is_found(sentences: Audio) -> None:
+    # The last segment ended 0.2 s before "roof" did; a pause, then another sentence: the
+    # 676 s benchmark file lost its last sentence so when only the pause counted as tail.
+    head = sentences.samples[int(19.0 * RATE) :]  # speech right at the start
+    pause = np.zeros(int(1.5 * RATE), np.float32)
+    tail = np.concatenate([head, pause, sentences.samples[int(12.2 * RATE) : 15 * RATE]])
+    start = speech_after(tail)
+    assert start is not None
+    assert head.size + pause.size - RATE // 2 < start < head.size + pause.size + RATE // 2
+
+
 @dataclass
 class _Seg:
     text: str
