@@ -1,28 +1,31 @@
 """Where to cut a long input so its parts can be transcribed side by side: at pauses, into
-parts of about equal length, never inside speech."""
+parts holding about equal speech, never inside it."""
 
 from __future__ import annotations
 
-import math
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import Any
 
 # Below this an input is one part: the cut would cost context for little time saved.
 MIN_SPLIT_SECONDS = 60.0
 # Longer inputs get more parts than workers, so uneven parts still keep every worker busy,
-# and each part's own VAD and decoding stay small (memory, time and errors of 5- against
-# 10-minute parts: BENCHMARKS.md, "Figures behind the code's constants").
+# and each part's own decoding stays small (memory, time and errors of 5- against 10-minute
+# parts: BENCHMARKS.md, "Figures behind the code's constants"). But every cut costs about a
+# window's decode (a part's last window is short, yet encoded whole) and a context decode:
+# on the 676 s file 4 parts took 66 s and 2 parts 52-57 s (BENCHMARKS.md, "Issue 20, eighth
+# session"), so parts are as near this length as whole rounds of the workers allow.
 TARGET_PART_SECONDS = 300.0
 
 
 def part_count(duration: float, workers: int) -> int:
     """How many parts an input of `duration` seconds is cut into for `workers` workers: a
-    multiple of the workers (so none idles at the end), each part at most about
-    TARGET_PART_SECONDS long and at least half of MIN_SPLIT_SECONDS."""
+    multiple of the workers (so none idles at the end), each part as near
+    TARGET_PART_SECONDS long as that allows and at least half of MIN_SPLIT_SECONDS."""
     if workers <= 1 or duration < MIN_SPLIT_SECONDS:
         return 1
-    rounds = math.ceil(duration / (workers * TARGET_PART_SECONDS))
+    rounds = max(1, round(duration / (workers * TARGET_PART_SECONDS)))
     return max(2, min(workers * rounds, int(duration // (MIN_SPLIT_SECONDS / 2))))
 
 
@@ -45,8 +48,9 @@ def cut_points(
     lead: int = 0,
 ) -> list[tuple[int, int]]:
     """Sample ranges covering [0, total) in up to `parts` pieces, each cut in the middle of
-    a pause within a third of a part's length of an even split (where the first part is
-    `lead` samples longer than the others: they decode a context first, it does not): of
+    a pause within a third of a part's speech of an even split of the speech (decoding
+    time follows the speech a part holds, not its length; the first part holds `lead`
+    samples more than the others: they decode a context first, it does not): of
     the pauses of a second or more, the nearest (a sentence or paragraph break, where
     Whisper loses the least context, and parts stay even), else the longest. `speech` holds
     sorted (start, end) sample ranges of detected speech; `check`, when given, narrows each
@@ -55,19 +59,35 @@ def cut_points(
     made, so fewer pieces may come back."""
     if parts <= 1 or len(speech) < 2:
         return [(0, total)]
-    gaps = [
-        (a_end, b_start)
-        for (_, a_end), (b_start, _) in pairwise(speech)
-        if b_start - a_end >= MIN_PAUSE
-    ]
     # No later part under half of MIN_SPLIT_SECONDS (part_count's promise), at 16 kHz.
     lead = min(max(lead, 0), total // parts, max(0, total - parts * int(MIN_SPLIT_SECONDS * 8000)))
-    slack = total // parts // 3
+    starts = [a for a, _ in speech]
+    heard_by_end = list(accumulate(b - a for a, b in speech))
+    heard = heard_by_end[-1]
+
+    def heard_by(sample: int) -> int:
+        i = bisect_right(starts, sample) - 1
+        if i < 0:
+            return 0
+        return (heard_by_end[i - 1] if i else 0) + min(sample, speech[i][1]) - speech[i][0]
+
+    # Each pause with the speech heard before it, and the speech a part starting there
+    # would decode first as its context (`lead` samples before the cut, at most).
+    gaps: list[tuple[int, int, int, int]] = []
+    for (_, a_end), (b_start, _) in pairwise(speech):
+        if b_start - a_end >= MIN_PAUSE:
+            at = heard_by(a_end)
+            gaps.append((a_end, b_start, at, at - heard_by((a_end + b_start) // 2 - lead)))
+    slack = heard // parts // 3
     cuts: list[int] = []
     for k in range(1, parts):
-        target = lead + (total - lead) * k // parts
-        near = [g for g in gaps if abs((g[0] + g[1]) // 2 - target) <= slack]
-        for start, end in _by_preference(near, target):
+
+        def off(gap: tuple[int, int, int, int], k: int = k) -> int:
+            """How far a cut at `gap` is from giving part k its even share of the work."""
+            return abs(gap[2] - (gap[3] + (heard - gap[3]) * k // parts))
+
+        near = [g for g in gaps if off(g) <= slack]
+        for start, end in _by_preference(near, off):
             quiet = [(start, end)] if check is None else check(start, end)
             longest = max(quiet, key=lambda q: q[1] - q[0], default=(0, 0))
             if longest[1] - longest[0] < MIN_PAUSE:
@@ -80,13 +100,15 @@ def cut_points(
     return [(a, b) for a, b in pairwise(bounds) if b > a]
 
 
-def _by_preference(gaps: list[tuple[int, int]], target: int) -> list[tuple[int, int]]:
-    """Clear breaks nearest the target first, then the shorter pauses, longest first."""
-    clear = [g for g in gaps if g[1] - g[0] >= CLEAR_PAUSE]
-    other = [g for g in gaps if g[1] - g[0] < CLEAR_PAUSE]
-    clear.sort(key=lambda g: abs((g[0] + g[1]) // 2 - target))
-    other.sort(key=lambda g: g[0] - g[1])
-    return clear + other
+Gap = tuple[int, int, int, int]  # a pause's start and end, speech before it, its context
+
+
+def _by_preference(gaps: list[Gap], off: Callable[[Gap], int]) -> list[tuple[int, int]]:
+    """Clear breaks nearest an even split first (by `off`), then the shorter pauses,
+    longest first; each as (start, end)."""
+    clear = sorted((g for g in gaps if g[1] - g[0] >= CLEAR_PAUSE), key=off)
+    other = sorted((g for g in gaps if g[1] - g[0] < CLEAR_PAUSE), key=lambda g: g[0] - g[1])
+    return [(g[0], g[1]) for g in clear + other]
 
 
 FRAME = 320  # 20 ms at 16 kHz

@@ -15,7 +15,8 @@ def test_part_count() -> None:
     assert part_count(30.0, 2) == 1  # short: one part
     assert part_count(159.0, 1) == 1  # one worker: one part
     assert part_count(159.0, 2) == 2
-    assert part_count(676.0, 2) == 4  # parts of at most ~5 minutes, a multiple of the workers
+    assert part_count(676.0, 2) == 2  # parts as near 5 minutes as a multiple of workers allows
+    assert part_count(900.0, 2) == 4
     assert part_count(3600.0, 2) == 12
     assert part_count(3600.0, 4) == 12
     assert part_count(70.0, 4) == 2  # no part under 30 s
@@ -34,6 +35,15 @@ def test_cuts_prefer_a_clear_break_near_the_middle() -> None:
     speech = [(0, 40 * s), (42 * s, 58 * s), (60 * s, 100 * s)]
     assert cut_points(speech, 100 * s, 2) == [(0, 41 * s), (41 * s, 100 * s)]
     assert cut_points(speech, 100 * s, 2, lead=20 * s) == [(0, 59 * s), (59 * s, 100 * s)]
+
+
+def test_parts_hold_even_speech_not_even_length() -> None:
+    s = RATE
+    # Dense speech for 58 s, then two short sentences in 42 s of quiet: half the speech is
+    # heard by 32 s, so the cut is the break at 34-36 s, not the one nearest 50 s.
+    speech = [(a * s, (a + 10) * s) for a in (0, 12, 24, 36, 48)] + [(70 * s, 75 * s)]
+    speech.append((90 * s, 95 * s))
+    assert cut_points(speech, 100 * s, 2) == [(0, 35 * s), (35 * s, 100 * s)]
 
 
 def test_pauses_from_energy() -> None:
