@@ -20,8 +20,10 @@ takes all audio that came while it worked, as `transcribe live` does on a paced 
 Per word committed: latency = wall time of the commit - the end of the word in the audio (the
 offline word it aligns to, else its own time); p50 and p95. WER of the committed text against
 the reference beside the offline WER (whisper_normalizer + jiwer, as bench_asr.py). CPU: the
-process's user+system seconds over the wall time (cores busy). --long N loops the files into
-one N-second stream and compares the first five minutes' latency with the last five's.
+process's user+system seconds over the wall time (cores busy). The JSON also holds each
+method's text and, per committed word, its end in the audio and its latency. --long N loops
+the files into one N-second stream and compares the first five minutes' latency with the
+last five's.
 """
 
 from __future__ import annotations
@@ -262,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
             texts[method][name] = "".join(w for w, _, _ in commits)
             these = latencies(commits, offline)
             lat[method] += these
+            words = result.setdefault("words", {}).setdefault(method, {})
+            words[name] = [
+                (w, round(e, 2), round(x, 2)) for (w, e, _), x in zip(commits, these, strict=True)
+            ]
             usage[method].append(use)
             ends = [e for _, e, _ in commits]
             length = samples.size / RATE
@@ -278,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.long:
         chosen = {k: v for k, v in refs.items() if k in wanted}
         result["wer"] = {m: score(chosen, t) for m, t in texts.items()}
+        result["texts"] = texts
     result["summary"] = {
         m: {"p50": pct(v, 50), "p95": pct(v, 95), "words": len(v),
             "cpu_cores": statistics.mean(u["cpu_cores"] for u in usage[m])}
