@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_live.py --model base [--methods live,gradio,la2] [--json out]
     .venv/bin/python bench/bench_live.py --model base --methods live --long 1800   # flatness
     .venv/bin/python bench/bench_live.py --model base --methods live --files heldout --window 15
+    .venv/bin/python bench/bench_live.py --model base --methods live --files heldout --repeat 4
 
 Each corpus file (default: the English files with a reference, /work/shared/corpus/asr_en) is
 decoded once offline as `transcribe` does (Pipeline, default options, word timestamps), then
@@ -216,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=30.0, help="live: --window (10-30)")
     parser.add_argument("--la2-path", default="/tmp/wt16-pkg/ws")
     parser.add_argument("--long", type=float, default=0.0, help="one looped stream this long")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="each file said K times (1 s apart), its reference K times: a live run's text "
+        "depends on when its decodes fall, and repeats average that out",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
@@ -243,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     lat: dict[str, list[float]] = {m: [] for m in args.methods.split(",")}
     usage: dict[str, list[dict[str, float]]] = {m: [] for m in args.methods.split(",")}
     streams = [(p.stem, load(str(p)).samples) for p in media]
+    if args.repeat > 1:
+        gap = np.zeros(RATE, np.float32)
+        streams = [(n, np.concatenate([*[x, gap] * args.repeat][:-1])) for n, x in streams]
+        refs = {n: " ".join([t] * args.repeat) for n, t in refs.items()}
     if args.long:
         whole = np.concatenate([s for _, s in streams])
         reps = int(np.ceil(args.long * RATE / whole.size))
