@@ -179,6 +179,16 @@ def utterance_over(voiced: list[dict[str, int]], size: int, silence: int) -> boo
     return bool(voiced) and size - voiced[-1]["end"] >= silence
 
 
+def repeats_prompt(text: str, prompt: str) -> bool:
+    """Whether a decoded segment of three words or more is the prompt said again: Whisper,
+    given a fragment of a buffer, can write the committed text back ("And here's some more
+    words." three times over the end of a recording, BENCHMARKS.md "Live, eighth session").
+    The batch's rule for filler (recover.said): nearly all its word pairs are the prompt's."""
+    from ffscribe.core.asr.recover import plain_words, said
+
+    return len(plain_words(text)) >= 3 and said(text, plain_words(prompt))
+
+
 def prompt_text(committed: Sequence[Word], before: float, chars: int) -> str:
     """The committed text that ends before `before`, its last `chars` characters."""
     text = "".join(w.word for w in committed if w.end <= before).strip()
@@ -425,7 +435,7 @@ class WhisperDecoder:
             segments = [
                 s
                 for s in restore_speech_timestamps(found, voiced, SAMPLE_RATE)
-                if s.compression_ratio <= self.repetitive
+                if s.compression_ratio <= self.repetitive and not repeats_prompt(s.text, prompt)
             ]
         words = tuple(
             Word(

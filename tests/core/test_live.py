@@ -24,6 +24,7 @@ from ffscribe.core.asr.live import (
     normalized,
     pause_cut,
     prompt_text,
+    repeats_prompt,
     sentence_ends,
     utterance_over,
     window_frames,
@@ -64,6 +65,14 @@ def test_a_long_buffer_is_cut_in_its_last_pause_with_only_committed_words_before
     assert pause_cut(voiced, [], 25600) is None
     assert pause_cut(voiced[:1], [14400], None) is None
     assert sentence_ends(" end?") and sentence_ends(' "Stop."') and not sentence_ends(" no")
+
+
+def test_a_segment_that_says_the_prompt_again_is_a_repeat() -> None:
+    prompt = "We're just saying some words. And here's some more words. Words, words."
+    assert repeats_prompt(" And here's some more words.", prompt)
+    assert not repeats_prompt(" And that should be all.", prompt)
+    assert not repeats_prompt(" Words.", prompt)  # under three words: too little to judge
+    assert not repeats_prompt(" And here's some more words.", "")
 
 
 def test_the_encoder_window_keeps_padding_after_the_speech_and_never_exceeds_30_s() -> None:
