@@ -263,9 +263,8 @@ def speech_after(samples: Any) -> int | None:
     """Where speech starts in `samples` (the audio after a transcript's last segment), a
     little before the voice detector's onset; None when there is less than half a second
     of it. Speech right at the beginning is the last word's own end, timed early: what
-    follows it after a pause of MIN_GAP is still looked at (the 676 s benchmark file lost
-    its last sentence when "country" ran 0.06 s past its segment's end: BENCHMARKS.md,
-    "Issue 20, eighth session")."""
+    follows it after a pause of MIN_GAP is still looked at (a sentence after it was lost
+    otherwise: BENCHMARKS.md, "Issue 20, eighth session")."""
     chunks = speech_spans(samples, pad_ms=0)
     earliest = 0
     while chunks and chunks[0][0] < earliest + MIN_GAP:

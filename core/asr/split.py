@@ -12,10 +12,10 @@ from typing import Any
 MIN_SPLIT_SECONDS = 60.0
 # Longer inputs get more parts than workers, so uneven parts still keep every worker busy,
 # and each part's own decoding stays small (memory, time and errors of 5- against 10-minute
-# parts: BENCHMARKS.md, "Figures behind the code's constants"). But every cut costs about a
-# window's decode (a part's last window is short, yet encoded whole) and a context decode:
-# on the 676 s file 4 parts took 66 s and 2 parts 52-57 s (BENCHMARKS.md, "Issue 20, eighth
-# session"), so parts are as near this length as whole rounds of the workers allow.
+# parts: BENCHMARKS.md, "Figures behind the code's constants"). But every cut costs a context
+# decode and about one more window (a part's short last window is encoded whole), so parts
+# are as near this length as whole rounds of the workers allow (BENCHMARKS.md, "Issue 20,
+# eighth session").
 TARGET_PART_SECONDS = 300.0
 
 
@@ -33,6 +33,7 @@ def part_count(duration: float, workers: int) -> int:
 # finishes the sentence from its prompt with invented words (seen on the sonnets file).
 MIN_PAUSE = int(0.6 * 16000)
 CLEAR_PAUSE = 16000  # a pause of a second or more: a sentence or paragraph break
+Gap = tuple[int, int, int, int]  # a pause's start and end, the speech before it, its context
 
 # Given a candidate pause (start, end), the truly quiet sample ranges inside it. The energy
 # floor finds pauses cheaply but calls quiet speech a pause: the TIMIT sentence of the long
@@ -48,9 +49,9 @@ def cut_points(
     lead: int = 0,
 ) -> list[tuple[int, int]]:
     """Sample ranges covering [0, total) in up to `parts` pieces, each cut in the middle of
-    a pause within a third of a part's speech of an even split of the speech (decoding
-    time follows the speech a part holds, not its length; the first part holds `lead`
-    samples more than the others: they decode a context first, it does not): of
+    a pause within a third of a part's speech of an even split of the work (decoding time
+    follows the speech a part holds, not its length; a later part first decodes the speech
+    in the `lead` samples before its cut as its context, and the first part none): of
     the pauses of a second or more, the nearest (a sentence or paragraph break, where
     Whisper loses the least context, and parts stay even), else the longest. `speech` holds
     sorted (start, end) sample ranges of detected speech; `check`, when given, narrows each
@@ -73,7 +74,7 @@ def cut_points(
 
     # Each pause with the speech heard before it, and the speech a part starting there
     # would decode first as its context (`lead` samples before the cut, at most).
-    gaps: list[tuple[int, int, int, int]] = []
+    gaps: list[Gap] = []
     for (_, a_end), (b_start, _) in pairwise(speech):
         if b_start - a_end >= MIN_PAUSE:
             at = heard_by(a_end)
@@ -82,7 +83,7 @@ def cut_points(
     cuts: list[int] = []
     for k in range(1, parts):
 
-        def off(gap: tuple[int, int, int, int], k: int = k) -> int:
+        def off(gap: Gap, k: int = k) -> int:
             """How far a cut at `gap` is from giving part k its even share of the work."""
             return abs(gap[2] - (gap[3] + (heard - gap[3]) * k // parts))
 
@@ -98,9 +99,6 @@ def cut_points(
             break
     bounds = [0, *cuts, total]
     return [(a, b) for a, b in pairwise(bounds) if b > a]
-
-
-Gap = tuple[int, int, int, int]  # a pause's start and end, speech before it, its context
 
 
 def _by_preference(gaps: list[Gap], off: Callable[[Gap], int]) -> list[tuple[int, int]]:
