@@ -162,8 +162,8 @@ def live(
         typer.Option(
             min=float(LEAST_WINDOW),
             max=float(WINDOW_SECONDS),
-            help="Least seconds of audio the model reads per step: 30 is Whisper's own window; "
-            "15 about halves a step's time (lower latency) and can drop words on hard speech.",
+            help="Least seconds of audio the model reads per step: 15 (the default) about halves "
+            "a step's time against Whisper's own 30, and so the delay before words commit.",
             rich_help_panel=P_LIVE,
         ),
     ] = LIVE_WINDOW,

@@ -42,9 +42,10 @@ WINDOW_SECONDS = 30  # what Whisper pads every window to
 # Padding kept after a buffer's speech when its window is encoded short: 1 s made base repeat
 # itself; 3-12 s read whole utterances as well as 30 s (BENCHMARKS.md, "Live, seventh session").
 WINDOW_PAD = 5
-# The least encoder window a step reads, seconds. 30 (Whisper's own) is the default: 15 halves
-# base's step on a CPU but drops words on hard speech (BENCHMARKS.md, "Live, seventh session").
-WINDOW = 30
+# The least encoder window a step reads, seconds: 15 about halves base's step on a CPU against
+# Whisper's own 30; with the buffer cut at sentence ends it read the tuning file as well as 20
+# and 30 did (BENCHMARKS.md, "Live, ninth session").
+WINDOW = 15
 LEAST_WINDOW = 10  # seconds: the least --window offered (10 was the shortest measured)
 
 TOKENS_PER_SECOND = 8  # fast speech is about 5 tokens a second, timestamps included
@@ -60,11 +61,12 @@ class LiveOptions:
     min_speech: float = 1.0  # speech heard before an utterance is first decoded
     patience: float = 2.0  # a word with this much speech heard after it commits, agreed or not
     end_silence: float = 0.5  # a pause the voice detector hears this long ends an utterance
-    trim_after: float = 8.0  # past this, the buffer drops what precedes its last committed pause
+    trim_after: float = 6.0  # past this, the buffer drops what precedes its last committed pause
+    sentence_cuts: bool = True  # ...or its last committed sentence end, paused or not
     max_buffer: float = 20.0  # past this, the hypothesis is committed whole (Whisper sees 30 s)
     max_segment: float = 10.0  # a committed segment is closed at this length, sentence or not
     prompt_chars: int = 200  # committed text given to the decoder as its prompt
-    window: float = WINDOW  # the least encoder window, seconds: 30 is Whisper's own
+    window: float = WINDOW  # the least encoder window, seconds (30 is Whisper's own)
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,19 @@ def pause_cut(
             break
         if any(end <= middle for end in committed):
             cut = middle
+    return cut
+
+
+def sentence_cut(committed: Sequence[Word], pending: Sequence[Word], since: float) -> float | None:
+    """Where a long buffer without a pause may be cut: between the last committed word after
+    `since` that ends a sentence and the word after it (committed or not), in the middle of
+    the gap the word timings leave between them (at least 0.1 s: a cut into a word's onset
+    loses it); seconds, None when no sentence end qualifies."""
+    following = [*committed, *pending]
+    cut = None
+    for word, after in pairwise(following[: len(committed) + 1]):
+        if word.end > since and sentence_ends(word.word) and after.start - word.end >= 0.1:
+            cut = (word.end + after.start) / 2
     return cut
 
 
@@ -321,6 +336,10 @@ class LiveSession:
             ends = [(w.end - offset) * SAMPLE_RATE for w in s.words if w.end > offset]
             first = (s.pending[0].start - offset) * SAMPLE_RATE if s.pending else None
             cut = pause_cut(voiced, ends, first)
+            if o.sentence_cuts:
+                said = sentence_cut(s.words, s.pending, offset)
+                if said is not None:
+                    cut = max(cut or 0, int((said - offset) * SAMPLE_RATE))
             if cut is not None:
                 self._drop(cut)
         events.append(self._partial())

@@ -404,6 +404,7 @@ class LiveRecord(TypedDict):
     patience: float
     end_silence: float
     trim_after: float
+    sentence_cuts: bool
     max_buffer: float
     max_segment: float
     prompt_chars: int

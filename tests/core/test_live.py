@@ -25,6 +25,7 @@ from ffscribe.core.asr.live import (
     pause_cut,
     prompt_text,
     repeats_prompt,
+    sentence_cut,
     sentence_ends,
     utterance_over,
     window_frames,
@@ -65,6 +66,21 @@ def test_a_long_buffer_is_cut_in_its_last_pause_with_only_committed_words_before
     assert pause_cut(voiced, [], 25600) is None
     assert pause_cut(voiced[:1], [14400], None) is None
     assert sentence_ends(" end?") and sentence_ends(' "Stop."') and not sentence_ends(" no")
+
+
+def test_a_long_buffer_without_a_pause_is_cut_between_sentences() -> None:
+    committed = [w(" Fast", 1.0, 1.4), w(" here.", 1.4, 1.8), w(" Nothing", 2.0, 2.3)]
+    pending = [w(" going.", 2.3, 2.6), w(" We", 2.9, 3.0)]
+    assert sentence_cut(committed, pending, 0.0) == pytest.approx(1.9)  # the 1.8-2.0 s gap
+    # Before the buffer's start, or with no gap left by the timings: no cut there.
+    assert sentence_cut(committed, pending, 2.0) is None
+    joined = [w(" Fast", 1.0, 1.4), w(" here.", 1.4, 1.8), w(" Nothing", 1.85, 2.3)]
+    assert sentence_cut(joined, pending, 0.0) is None
+    # Only committed sentence ends: "going." is not final yet.
+    assert sentence_cut(committed[:1], [w(" here.", 1.4, 1.8), w(" Nothing", 2.0, 2.3)], 0) is None
+    # The last committed word may end the sentence, the next word still pending.
+    assert sentence_cut(committed[:2], [w(" Nothing", 1.85, 2.3)], 0.0) is None
+    assert sentence_cut(committed[:2], [w(" Nothing", 2.2, 2.4)], 0.0) == pytest.approx(2.0)
 
 
 def test_a_segment_that_says_the_prompt_again_is_a_repeat() -> None:
