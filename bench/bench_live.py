@@ -4,13 +4,15 @@
     .venv/bin/python bench/bench_live.py --model base --methods live --long 1800   # flatness
     .venv/bin/python bench/bench_live.py --model base --methods live --files heldout --window 15
     .venv/bin/python bench/bench_live.py --model base --methods live --files heldout --repeat 4
+    .venv/bin/python bench/bench_live.py --methods live --set trim_after=6 --set sentence_cuts=true
 
 Each corpus file (default: the English files with a reference, /work/shared/corpus/asr_en) is
 decoded once offline as `transcribe` does (Pipeline, default options, word timestamps), then
 fed at real speed, 0.1 s at a time from a pacing thread, to each method; the decoding thread
 takes all audio that came while it worked, as `transcribe live` does on a paced source:
 
-- live: ffscribe's LiveSession (core/asr/live.py) with the CLI's defaults (greedy, 1 s step).
+- live: ffscribe's LiveSession (core/asr/live.py) with the CLI's defaults (greedy, 0.5 s
+  steps); --window, --beam and --set NAME=VALUE (a LiveOptions field) change them.
 - gradio: the Gradio streaming-ASR tutorial's method: every step, transcribe all audio so far.
   A word counts as committed from the step after which it never changed again.
 - la2: LocalAgreement-2 as packaged on PyPI (`whisper-streaming` 0.1.0, a fork of
@@ -41,6 +43,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +104,13 @@ class Pacer:
 Commits = list[tuple[str, float, float]]  # (word, its own end in the audio, wall time)
 
 
-def run_live(model: Any, decode: Any, samples: np.ndarray, window: float = 30.0) -> Commits:
+def run_live(
+    model: Any, decode: Any, samples: np.ndarray, window: float = 30.0, **options: Any
+) -> Commits:
     from ffscribe.core.asr.live import LiveOptions, LiveSession, WhisperDecoder
 
-    session = LiveSession(WhisperDecoder(model, decode), LiveOptions(window=window))
+    settings = LiveOptions(window=window, **options)
+    session = LiveSession(WhisperDecoder(model, decode), settings)
     pacer = Pacer(samples)
     out: Commits = []
     ended = False
@@ -215,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", default="sonnets001-003_concat,mfa_acoustic_corpus,jfk")
     parser.add_argument("--methods", default="live,gradio,la2")
     parser.add_argument("--window", type=float, default=30.0, help="live: --window (10-30)")
+    parser.add_argument("--beam", type=int, default=1, help="live: --beam-size (1: greedy)")
     parser.add_argument("--la2-path", default="/tmp/wt16-pkg/ws")
     parser.add_argument("--long", type=float, default=0.0, help="one looped stream this long")
     parser.add_argument(
@@ -224,8 +231,16 @@ def main(argv: list[str] | None = None) -> int:
         help="each file streamed K times, a session each (NAME#k): a live run's text "
         "depends on when its decodes fall, and repeats average that out",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="live: a LiveOptions field (step, patience, trim_after, sentence_cuts, ...)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    settings = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
 
     from ffscribe.core.asr.recognizer import _transcribe_kwargs
     from ffscribe.core.data.options import DecodeOptions, ModelOptions
@@ -241,12 +256,17 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     greedy = DecodeOptions(beam_size=1, best_of=1, temperatures=(0.0,), word_timestamps=True)
+    live_decode = replace(greedy, beam_size=args.beam)
     live_pipe = Pipeline(
-        PipelineOptions(model=ModelOptions(name=args.model, jobs=1), decode=greedy)
+        PipelineOptions(model=ModelOptions(name=args.model, jobs=1), decode=live_decode)
     )
     model = live_pipe.recognizer
     kwargs = {**_transcribe_kwargs(greedy), "vad_filter": False, "vad_parameters": None}
-    result: dict[str, Any] = {"machine": machine(), "model": args.model, "files": {}}
+    result: dict[str, Any] = {
+        "machine": machine(), "model": args.model, "window": args.window, "beam": args.beam,
+        "set": settings,
+        "files": {},
+    }  # fmt: skip
     texts: dict[str, dict[str, str]] = {m: {} for m in ["offline", *args.methods.split(",")]}
     lat: dict[str, list[float]] = {m: [] for m in args.methods.split(",")}
     usage: dict[str, list[dict[str, float]]] = {m: [] for m in args.methods.split(",")}
@@ -255,23 +275,34 @@ def main(argv: list[str] | None = None) -> int:
         # Whisper with the words it is about to hear, and it skips them
         streams = [(f"{n}#{k}", x) for n, x in streams for k in range(1, args.repeat + 1)]
     decoded: dict[str, list[tuple[str, float]]] = {}
+
+    def offline_words(samples: np.ndarray) -> list[tuple[str, float]]:
+        segments, _ = offline_pipe.recognizer.model.transcribe(
+            samples, **_transcribe_kwargs(offline_pipe.options.decode)
+        )
+        return [(w.word, float(w.end)) for s in segments for w in s.words or ()]
+
     if args.long:
+        # The loop's offline words are one pass's, shifted: the stream repeats it exactly, and
+        # decoding half an hour offline would double the run.
         whole = np.concatenate([s for _, s in streams])
         reps = int(np.ceil(args.long * RATE / whole.size))
+        once, period = offline_words(whole), whole.size / RATE
+        decoded["long"] = [
+            (word, end + k * period) for k in range(reps) for word, end in once
+            if end + k * period <= args.long
+        ]  # fmt: skip
         streams = [("long", np.tile(whole, reps)[: int(args.long * RATE)])]
     for name, samples in streams:
         log(f"{name}: {samples.size / RATE:.1f} s")
         stem = name.split("#")[0]
         if stem not in decoded:
-            segments, _ = offline_pipe.recognizer.model.transcribe(
-                samples, **_transcribe_kwargs(offline_pipe.options.decode)
-            )
-            decoded[stem] = [(w.word, float(w.end)) for s in segments for w in s.words or ()]
+            decoded[stem] = offline_words(samples)
         offline = decoded[stem]
         texts["offline"][name] = "".join(w for w, _ in offline)
         for method in args.methods.split(","):
             runs = {
-                "live": lambda s=samples: run_live(model, greedy, s, args.window),
+                "live": lambda s=samples: run_live(model, live_decode, s, args.window, **settings),
                 "gradio": lambda s=samples: run_gradio(model, kwargs, s),
                 "la2": lambda s=samples: run_la2(model, kwargs, s, args.la2_path),
             }
