@@ -161,9 +161,10 @@ class _OnEngine:
         prompt: str,
         *,
         window: float = WINDOW,
+        heard: npt.NDArray[np.float32] | None = None,
     ) -> Hypothesis:
         return self.service.on_engine(
-            lambda: self.decoder.decode(samples, voiced, prompt, window=window)
+            lambda: self.decoder.decode(samples, voiced, prompt, window=window, heard=heard)
         )
 
 

@@ -105,8 +105,10 @@ class Hypothesis:
 
 
 class Decoder(Protocol):
-    """Decodes a buffer of speech; `voiced` are its speech ranges (samples) to decode, and
-    `window` the least seconds of audio the model reads (LiveOptions.window)."""
+    """Decodes a buffer of speech; `voiced` are its speech ranges (samples) to decode,
+    `window` the least seconds of audio the model reads (LiveOptions.window), and `heard` the
+    speech the session dropped before this buffer (at most one Whisper window), which the
+    decoder may name the language from."""
 
     def decode(
         self,
@@ -115,6 +117,7 @@ class Decoder(Protocol):
         prompt: str,
         *,
         window: float = WINDOW,
+        heard: npt.NDArray[np.float32] | None = None,
     ) -> Hypothesis: ...
 
     @property
@@ -223,6 +226,8 @@ class _State:
     open_from: int = 0  # index in `words` where the open segment starts
     pending: list[Word] = field(default_factory=list)  # the last hypothesis, uncommitted part
     segments: list[Segment] = field(default_factory=list)
+    voiced: list[dict[str, int]] = field(default_factory=list)  # the buffer's, last decode's
+    heard: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
     language: str | None = None
     language_probability: float = 0.0
 
@@ -310,7 +315,10 @@ class LiveSession:
             return []  # a word's first syllable: Whisper would guess from the prompt
         offset = s.start / SAMPLE_RATE
         prompt = prompt_text(s.words, offset, o.prompt_chars)
-        hypothesis = self.decoder.decode(s.buffer, voiced, prompt, window=o.window)
+        s.voiced = voiced
+        hypothesis = self.decoder.decode(
+            s.buffer, voiced, prompt, window=o.window, heard=s.heard if s.heard.size else None
+        )
         if s.language is None and hypothesis.words:
             s.language, s.language_probability = (
                 hypothesis.language,
@@ -377,9 +385,22 @@ class LiveSession:
         return [Committed(segment)]
 
     def _drop(self, samples: int) -> None:
-        """Forget the buffer's first `samples` (already committed or silent)."""
+        """Forget the buffer's first `samples` (already committed or silent), keeping their
+        speech for the language until one Whisper window of it has been heard."""
+        from ffscribe.core.asr.split import collected
+
         s = self._s
         samples = min(max(samples, 0), s.buffer.size)
+        room = WINDOW_SECONDS * SAMPLE_RATE - s.heard.size
+        if room > 0 and samples:
+            spans = [
+                {"start": r["start"], "end": min(r["end"], samples)}
+                for r in s.voiced
+                if r["start"] < samples
+            ]
+            if spans:
+                speech = collected(s.buffer[:samples], spans)[:room]
+                s.heard = np.concatenate([s.heard, speech])
         s.buffer = s.buffer[samples:].copy()
         s.start += samples
 
@@ -421,7 +442,8 @@ class WhisperDecoder:
         self.kwargs = kwargs
         # Whisper's own test for a looping decode (gzip ratio); its looped text never commits.
         self.repetitive = options.compression_ratio_threshold or math.inf
-        self.language: str | None = options.language
+        self.language: str | None = options.language  # given, or named from a full window
+        self._named: tuple[int, str] | None = None  # (speech heard, the language named from it)
 
     @property
     def info(self) -> ModelInfo:
@@ -434,6 +456,7 @@ class WhisperDecoder:
         prompt: str,
         *,
         window: float = WINDOW,
+        heard: npt.NDArray[np.float32] | None = None,
     ) -> Hypothesis:
         from faster_whisper.transcribe import restore_speech_timestamps
 
@@ -441,11 +464,12 @@ class WhisperDecoder:
         from ffscribe.core.asr.workarounds import encoder_window
 
         kwargs = dict(self.kwargs)
-        if self.language:  # detected once, on the first speech, then kept
-            kwargs["language"] = self.language
+        speech = collected(samples, voiced)
+        language = self.language or self._language(heard, speech, window)
+        if language:
+            kwargs["language"] = language
         if prompt:
             kwargs["initial_prompt"] = prompt
-        speech = collected(samples, voiced)
         # A looping decode stops early; a window far past speech's pace is a loop.
         pace = 16 + math.ceil(TOKENS_PER_SECOND * speech.size / SAMPLE_RATE)
         kwargs["max_new_tokens"] = min(pace, 220)  # prompt (<= 223) + these <= Whisper's 448
@@ -466,6 +490,30 @@ class WhisperDecoder:
             for segment in segments
             for w in segment.words or ()
         )
-        if words and not self.language:
-            self.language = str(info.language)
         return Hypothesis(words, str(info.language), float(info.language_probability))
+
+    def _language(
+        self, heard: npt.NDArray[np.float32] | None, speech: npt.NDArray[np.float32], window: float
+    ) -> str | None:
+        """The language named from the session's speech so far, as the batch names it from
+        an input's first window of speech: None (this decode names it from its own speech,
+        at no extra encode) until the session has dropped speech; then from what it dropped
+        and this buffer's speech, once each time the dropped speech grows (an encoder pass),
+        and kept for good once a full window of speech has been heard. Named from the first
+        second of an utterance, a Spanish reading came out Catalan to its end."""
+        from ffscribe.core.asr.workarounds import encoder_window
+
+        if heard is None or not heard.size:
+            return None
+        if self._named is not None and self._named[0] == heard.size:
+            return self._named[1]
+        model = self.recognizer.model
+        if not self.recognizer.multilingual:
+            return None
+        both = np.concatenate([heard, speech])[: WINDOW_SECONDS * SAMPLE_RATE]
+        with encoder_window(window_frames(both.size, window)):
+            language, _, _ = model.detect_language(features=model.feature_extractor(both))
+        self._named = (heard.size, str(language))
+        if both.size >= WINDOW_SECONDS * SAMPLE_RATE:
+            self.language = str(language)
+        return str(language)

@@ -12,6 +12,7 @@ import pytest
 
 from ffscribe.core.asr.live import (
     SAMPLE_RATE,
+    WINDOW_SECONDS,
     Committed,
     Done,
     Event,
@@ -118,6 +119,7 @@ class Scripted:
     def __init__(self, answers: list[list[Word]]) -> None:
         self.answers = answers
         self.calls = 0
+        self.heard: list[int] = []  # samples of dropped speech each call was given
 
     def decode(
         self,
@@ -126,9 +128,11 @@ class Scripted:
         prompt: str,
         *,
         window: float = 30,
+        heard: np.ndarray | None = None,
     ) -> Hypothesis:
         answer = self.answers[min(self.calls, len(self.answers) - 1)]
         self.calls += 1
+        self.heard.append(0 if heard is None else heard.size)
         return Hypothesis(tuple(answer), "en")
 
 
@@ -175,6 +179,22 @@ def test_silence_is_never_decoded_and_commits_nothing() -> None:
     assert decoder.calls == 0
     assert not _committed(events)
     assert isinstance(events[-1], Done) and events[-1].transcript.segments == ()
+
+
+def test_the_decoder_is_given_the_speech_dropped_before_its_buffer_up_to_a_window() -> None:
+    # The language is named from the session's speech as the batch names it from an input's
+    # first window: each utterance ends in a pause, is committed and dropped, and its speech
+    # (not its pauses) goes with every later decode until 30 s of it have been heard.
+    speech = _speech()
+    decoder = Scripted([[w(" Words.", 0.1, 0.5)]])
+    session = LiveSession(decoder, LiveOptions(step=1.0))
+    for chunk in _chunks(speech):
+        session.feed(chunk)
+    session.finish()
+    heard = decoder.heard
+    assert heard[0] == 0 and heard == sorted(heard), heard
+    assert len(set(heard)) > 3  # it grew utterance by utterance
+    assert 0 < max(heard) <= min(WINDOW_SECONDS * SAMPLE_RATE, session._s.start)
 
 
 def test_the_buffer_stays_bounded_over_a_long_stream() -> None:
