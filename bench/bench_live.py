@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_live.py --model base [--methods live,gradio,la2] [--json out]
     .venv/bin/python bench/bench_live.py --model base --methods live --long 1800   # flatness
-    .venv/bin/python bench/bench_live.py --model base --methods live --files heldout --window 15
+    .venv/bin/python bench/bench_live.py --model base --methods live --files heldout --window 30
     .venv/bin/python bench/bench_live.py --model base --methods live --files heldout --repeat 4
     .venv/bin/python bench/bench_live.py --methods live --set trim_after=6 --set sentence_cuts=true
 
@@ -51,6 +51,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_asr import corpus, machine, score
+
+from ffscribe.core.asr.live import WINDOW
 
 RATE = 16000
 CHUNK = RATE // 10
@@ -105,7 +107,7 @@ Commits = list[tuple[str, float, float]]  # (word, its own end in the audio, wal
 
 
 def run_live(
-    model: Any, decode: Any, samples: np.ndarray, window: float = 30.0, **options: Any
+    model: Any, decode: Any, samples: np.ndarray, window: float, **options: Any
 ) -> Commits:
     from ffscribe.core.asr.live import LiveOptions, LiveSession, WhisperDecoder
 
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=Path("/work/shared/corpus/asr_en"))
     parser.add_argument("--files", default="sonnets001-003_concat,mfa_acoustic_corpus,jfk")
     parser.add_argument("--methods", default="live,gradio,la2")
-    parser.add_argument("--window", type=float, default=30.0, help="live: --window (10-30)")
+    parser.add_argument("--window", type=float, default=WINDOW, help="live: --window (10-30)")
     parser.add_argument("--beam", type=int, default=1, help="live: --beam-size (1: greedy)")
     parser.add_argument("--la2-path", default="/tmp/wt16-pkg/ws")
     parser.add_argument("--long", type=float, default=0.0, help="one looped stream this long")
