@@ -123,9 +123,10 @@ def test_two_concurrent_runs_do_each_input_once(media: Path, tmp_path: Path) -> 
 
 
 def _long_audio(media: Path, tmp_path: Path) -> Path:
-    """About three minutes of speech, so a signal lands mid-transcription."""
+    """About fifteen minutes of speech, so a signal lands mid-transcription on a fast machine
+    too (three minutes were done within the 4 s on a 2-core Xeon)."""
     listing = tmp_path / "list.txt"
-    listing.write_text("".join(f"file '{media / 'long_speech.wav'}'\n" for _ in range(9)))
+    listing.write_text("".join(f"file '{media / 'long_speech.wav'}'\n" for _ in range(45)))
     dest = tmp_path / "long.wav"
     from ffscribe.core.media.ffmpeg import find_ffmpeg
 

@@ -4,6 +4,7 @@ timestamps, translations, streaming, and the errors the client maps."""
 from __future__ import annotations
 
 import io
+import re
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,5 +211,8 @@ def test_translation_of_spanish_speech_is_english(multilingual: Server) -> None:
     client = openai.OpenAI(base_url=multilingual.v1, api_key="any", max_retries=0, timeout=300)
     with (MEDIA / "spanish.wav").open("rb") as fh:
         english = client.audio.translations.create(file=fh, model="whisper-1")
-    assert {"good", "morning", "today"} <= set(english.text.lower().replace(",", "").split())
-    assert "buenos" not in english.text.lower()
+    # English, not Spanish: "Buenos días" came back "good morning" on one 2-core machine and
+    # "good day" on another, the cities as "Manlini and Martelo" (base int8's rounding differs).
+    said = set(re.sub(r"[^\w ]", " ", english.text.lower()).split())
+    assert {"good", "today", "we"} <= said, english.text
+    assert not {"buenos", "días", "todos", "hoy", "hablamos", "tiempo"} & said, english.text
