@@ -183,12 +183,15 @@ def sentence_cut(committed: Sequence[Word], pending: Sequence[Word], since: floa
     `since` that ends a sentence and the word after it (committed or not), in the middle of
     the gap the word timings leave between them (at least 0.1 s: a cut into a word's onset
     loses it); seconds, None when no sentence end qualifies."""
-    following = [*committed, *pending]
-    cut = None
-    for word, after in pairwise(following[: len(committed) + 1]):
-        if word.end > since and sentence_ends(word.word) and after.start - word.end >= 0.1:
-            cut = (word.end + after.start) / 2
-    return cut
+    following = [*committed, *pending[:1]]
+    for i in range(len(committed) - 1, -1, -1):  # the last qualifying one: from the end
+        word = committed[i]
+        if word.end <= since:
+            return None
+        after = following[i + 1] if i + 1 < len(following) else None
+        if after is not None and sentence_ends(word.word) and after.start - word.end >= 0.1:
+            return (word.end + after.start) / 2
+    return None
 
 
 def utterance_over(voiced: list[dict[str, int]], size: int, silence: int) -> bool:
@@ -226,7 +229,6 @@ class _State:
     open_from: int = 0  # index in `words` where the open segment starts
     pending: list[Word] = field(default_factory=list)  # the last hypothesis, uncommitted part
     segments: list[Segment] = field(default_factory=list)
-    voiced: list[dict[str, int]] = field(default_factory=list)  # the buffer's, last decode's
     heard: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
     language: str | None = None
     language_probability: float = 0.0
@@ -304,7 +306,7 @@ class LiveSession:
         s.undecoded = 0
         voiced = speech_chunks(s.buffer, self.vad_parameters) if s.buffer.size else []
         if not voiced:  # silence: never decoded, so nothing is made up from it
-            self._drop(max(0, s.buffer.size - int(0.5 * SAMPLE_RATE)))
+            self._drop(max(0, s.buffer.size - int(0.5 * SAMPLE_RATE)), voiced)
             if not s.pending:
                 return []
             s.pending = []
@@ -315,11 +317,10 @@ class LiveSession:
             return []  # a word's first syllable: Whisper would guess from the prompt
         offset = s.start / SAMPLE_RATE
         prompt = prompt_text(s.words, offset, o.prompt_chars)
-        s.voiced = voiced
         hypothesis = self.decoder.decode(
             s.buffer, voiced, prompt, window=o.window, heard=s.heard if s.heard.size else None
         )
-        if s.language is None and hypothesis.words:
+        if hypothesis.words:  # the latest naming has heard the most speech
             s.language, s.language_probability = (
                 hypothesis.language,
                 hypothesis.language_probability,
@@ -336,10 +337,10 @@ class LiveSession:
         s.pending = new[count:]
         if over:
             events += self._close()
-            self._drop(voiced[-1]["end"])
+            self._drop(voiced[-1]["end"], voiced)
         elif long:  # all committed: keep only what follows the last word (or the last second)
             end = s.words[-1].end - offset if s.words else 0.0
-            self._drop(max(int(end * SAMPLE_RATE), s.buffer.size - SAMPLE_RATE))
+            self._drop(max(int(end * SAMPLE_RATE), s.buffer.size - SAMPLE_RATE), voiced)
         elif s.buffer.size >= o.trim_after * SAMPLE_RATE:
             ends = [(w.end - offset) * SAMPLE_RATE for w in s.words if w.end > offset]
             first = (s.pending[0].start - offset) * SAMPLE_RATE if s.pending else None
@@ -349,7 +350,7 @@ class LiveSession:
                 if said is not None:
                     cut = max(cut or 0, int((said - offset) * SAMPLE_RATE))
             if cut is not None:
-                self._drop(cut)
+                self._drop(cut, voiced)
         events.append(self._partial())
         return events
 
@@ -384,9 +385,10 @@ class LiveSession:
         s.segments.append(segment)
         return [Committed(segment)]
 
-    def _drop(self, samples: int) -> None:
+    def _drop(self, samples: int, voiced: list[dict[str, int]]) -> None:
         """Forget the buffer's first `samples` (already committed or silent), keeping their
-        speech for the language until one Whisper window of it has been heard."""
+        speech (`voiced`: the buffer's speech ranges) for the language until one Whisper
+        window of it has been heard."""
         from ffscribe.core.asr.split import collected
 
         s = self._s
@@ -395,7 +397,7 @@ class LiveSession:
         if room > 0 and samples:
             spans = [
                 {"start": r["start"], "end": min(r["end"], samples)}
-                for r in s.voiced
+                for r in voiced
                 if r["start"] < samples
             ]
             if spans:

@@ -195,6 +195,16 @@ def test_the_decoder_is_given_the_speech_dropped_before_its_buffer_up_to_a_windo
     assert heard[0] == 0 and heard == sorted(heard), heard
     assert len(set(heard)) > 3  # it grew utterance by utterance
     assert 0 < max(heard) <= min(WINDOW_SECONDS * SAMPLE_RATE, session._s.start)
+    # Silence dropped after it adds nothing: a step that decodes nothing keeps nothing (the
+    # ranges of an earlier decode no longer fit the buffer).
+    decoder = Scripted([[w(" Words.", 0.1, 0.5)]])
+    session = LiveSession(decoder, LiveOptions(step=1.0))
+    fed = np.concatenate([speech[: 6 * SAMPLE_RATE], np.zeros(7 * SAMPLE_RATE, np.float32)])
+    for chunk in _chunks(fed):
+        calls, kept = decoder.calls, session._s.heard.size
+        session.feed(chunk)
+        assert session._s.heard.size == kept or decoder.calls > calls
+    assert session._s.heard.size > 0
 
 
 def test_the_buffer_stays_bounded_over_a_long_stream() -> None:
