@@ -56,8 +56,8 @@ def device_source(backend: str, name: str) -> StreamSource:
         ("-f", backend, "-i", name),
         error=EnvironmentMissing,
         paced=True,
-        failure=f"no microphone: ffmpeg cannot capture from {label} (give a file, a URL or "
-        "'-', or a device from --list-devices)",
+        failure="no microphone: ffmpeg cannot capture from this device (give a file, a URL "
+        "or '-', or a device from --list-devices)",
     )
 
 
@@ -122,7 +122,9 @@ class AudioStream:
         if code != 0:
             stderr = b"".join(self._stderr).decode("utf-8", "replace")
             cause = last_error_line(stderr, self.source.label) or f"exit status {code}"
-            raise self.source.error(f"{self.source.failure}: {cause}", stage="live")
+            raise self.source.error(
+                f"{self.source.failure}: {cause}", path=self.source.label, stage="live"
+            )
 
     def close(self) -> None:
         self._kill()
