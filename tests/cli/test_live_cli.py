@@ -152,8 +152,22 @@ def test_refusals_before_any_work(tmp_path: Path) -> None:
     taken = run_cli("live", MEDIA / "speech.wav", "-f", "srt", "-o", tmp_path)
     assert taken.returncode == 2 and "--overwrite" in taken.stderr
     assert (tmp_path / "speech.srt").read_text(encoding="utf-8") == "keep me"
-    missing = run_cli("live", tmp_path / "nope.wav")
-    assert missing.returncode == 2
+
+
+def test_a_file_the_batch_refuses_is_refused_in_the_batch_words(tmp_path: Path) -> None:
+    """One line naming the input and the cause, exit 1, before the model loads."""
+    causes = {
+        tmp_path / "nope.wav": "no such file",
+        MEDIA / "video_noaudio.mp4": "has no audio stream",
+        MEDIA / "not_media.mp3": "not a media file",
+        MEDIA / "empty.wav": "empty file",
+    }
+    for path, cause in causes.items():
+        out = run_cli("live", path, "--model", "no-such-model-is-loaded")
+        assert out.returncode == 1, out.stderr
+        assert out.stdout == ""
+        assert out.stderr.strip().splitlines() == [out.stderr.strip()], out.stderr
+        assert path.name in out.stderr and cause in out.stderr, out.stderr
 
 
 def test_every_live_option_is_in_help_and_the_man_page() -> None:
