@@ -15,6 +15,7 @@ takes all audio that came while it worked, as `transcribe live` does on a paced 
   steps); --window, --beam and --set NAME=VALUE (a LiveOptions field) change them.
 - gradio: the Gradio streaming-ASR tutorial's method: every step, transcribe all audio so far.
   A word counts as committed from the step after which it never changed again.
+- greedy: not live, the whole file decoded offline greedy (what greedy alone costs).
 - la2: LocalAgreement-2 as packaged on PyPI (`whisper-streaming` 0.1.0, a fork of
   ufal/whisper_streaming; pass its unpacked wheel with --la2-path): its TranscriptionBuffer
   decides the commits; the loop around it (1 s steps, whole buffer decoded without VAD, the
@@ -25,6 +26,7 @@ offline word it aligns to, else its own time); p50 and p95. WER of the committed
 the reference beside the offline WER (whisper_normalizer + jiwer, as bench_asr.py). CPU: the
 process's user+system seconds over the wall time (cores busy). The JSON also holds each
 method's text and, per committed word, its end in the audio, its latency and its commit time.
+--simulate LOW HIGH replaces real speed with seeded steps (a policy comparison without noise).
 --long N loops the files into one N-second stream and compares the first five minutes'
 latency with the last five's.
 """
@@ -103,17 +105,45 @@ class Pacer:
         return time.monotonic() - self.start
 
 
+class Simulated:
+    """A Pacer that does not wait: each take hands the next step of audio at once, its length
+    drawn from [low, high] seconds by a seeded generator (what a decode of that length lets
+    through at real speed), and `now` is the audio's time. A run depends only on the seed,
+    so two policies can be compared without run-to-run noise; its latencies leave the
+    decodes' own time out."""
+
+    def __init__(self, samples: np.ndarray, low: float, high: float, seed: int) -> None:
+        self.samples = samples
+        self.rng = np.random.default_rng(seed)
+        self.low, self.high = low, high
+        self.fed = 0
+
+    def take(self) -> tuple[np.ndarray, bool]:
+        step = int(self.rng.uniform(self.low, self.high) * RATE)
+        chunk = self.samples[self.fed : self.fed + step]
+        self.fed += chunk.size
+        return chunk, self.fed >= self.samples.size
+
+    def now(self) -> float:
+        return self.fed / RATE
+
+
 Commits = list[tuple[str, float, float]]  # (word, its own end in the audio, wall time)
 
 
 def run_live(
-    model: Any, decode: Any, samples: np.ndarray, window: float, **options: Any
+    model: Any,
+    decode: Any,
+    samples: np.ndarray,
+    window: float,
+    simulate: Simulated | None = None,
+    **options: Any,
 ) -> Commits:
     from ffscribe.core.asr.live import LiveOptions, LiveSession, WhisperDecoder
 
     settings = LiveOptions(window=window, **options)
     session = LiveSession(WhisperDecoder(model, decode), settings)
-    pacer = Pacer(samples)
+    pacer = simulate or Pacer(samples)
     out: Commits = []
     ended = False
     while not ended:
@@ -150,6 +180,15 @@ def run_gradio(model: Any, kwargs: dict[str, Any], samples: np.ndarray) -> Commi
                 break
         out.append((word, end, since))
     return out
+
+
+def run_greedy(model: Any, kwargs: dict[str, Any], samples: np.ndarray) -> Commits:
+    """Not live: the whole file decoded offline as live decodes (greedy, this model), to
+    tell what greedy decoding costs from what decoding fragments costs."""
+    start = time.monotonic()
+    segments, _ = model.model.transcribe(samples, **{**kwargs, "vad_filter": True})
+    words = [(w.word, float(w.end)) for s in segments for w in s.words or ()]
+    return [(w, end, time.monotonic() - start) for w, end in words]
 
 
 def run_la2(model: Any, kwargs: dict[str, Any], samples: np.ndarray, path: str) -> Commits:
@@ -246,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="live: a LiveOptions field (step, patience, trim_after, sentence_cuts, ...)",
     )
+    parser.add_argument(
+        "--simulate",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="live: no pacing; steps of LOW-HIGH s drawn from a seed per repeat (latency is "
+        "then in audio time, the decodes' own time left out)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     settings = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -256,8 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     from ffscribe.core.media.ffmpeg import load
 
     media, refs = corpus(args.corpus)
-    wanted = HELD_OUT if args.files == "heldout" else args.files.split(",")
-    media = [p for p in media if p.stem in wanted]
+    if args.files != "all":
+        wanted = HELD_OUT if args.files == "heldout" else args.files.split(",")
+        media = [p for p in media if p.stem in wanted]
     offline_pipe = Pipeline(
         PipelineOptions(
             model=ModelOptions(name=args.model), decode=DecodeOptions(word_timestamps=True)
@@ -272,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {**_transcribe_kwargs(greedy), "vad_filter": False, "vad_parameters": None}
     result: dict[str, Any] = {
         "machine": machine(), "model": args.model, "window": args.window, "beam": args.beam,
-        "set": settings,
+        "set": settings, "simulate": args.simulate,
         "files": {},
     }  # fmt: skip
     texts: dict[str, dict[str, str]] = {m: {} for m in ["offline", *args.methods.split(",")]}
@@ -308,10 +356,15 @@ def main(argv: list[str] | None = None) -> int:
             decoded[stem] = offline_words(samples)
         offline = decoded[stem]
         texts["offline"][name] = "".join(w for w, _ in offline)
+        repeat = int(name.split("#")[1]) if "#" in name else 1
         for method in args.methods.split(","):
+            simulate = Simulated(samples, *args.simulate, repeat) if args.simulate else None
             runs = {
-                "live": lambda s=samples: run_live(model, live_decode, s, args.window, **settings),
+                "live": lambda s=samples, p=simulate: run_live(
+                    model, live_decode, s, args.window, p, **settings
+                ),
                 "gradio": lambda s=samples: run_gradio(model, kwargs, s),
+                "greedy": lambda s=samples: run_greedy(model, kwargs, s),
                 "la2": lambda s=samples: run_la2(model, kwargs, s, args.la2_path),
             }
             commits, use = measure(method, runs[method])
