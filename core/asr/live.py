@@ -48,6 +48,10 @@ WINDOW_PAD = 5
 WINDOW = 15
 LEAST_WINDOW = 10  # seconds: the least --window offered (10 was the shortest measured)
 
+# Whisper's word times come in 20 ms steps: two decodes placing words within 3 of each other
+# placed the same onset. A joined word adds at least this many letters to the committed one.
+SAME_ONSET = 0.06
+LEAST_JOINED = 3
 TOKENS_PER_SECOND = 8  # fast speech is about 5 tokens a second, timestamps included
 _SENTENCE_END = re.compile("[.?!\u3002\uff1f\uff01\u2026]['\")\\]]*$")  # also CJK stops
 _NOT_WORD = re.compile(r"[^\w']+")
@@ -145,7 +149,8 @@ def agreed(previous: Sequence[Word], current: Sequence[Word]) -> int:
 def fresh(hypothesis: Sequence[Word], committed: Sequence[Word], after: float) -> list[Word]:
     """The words of a hypothesis not committed yet: those ending after `after` (the last
     committed word's end), less a repeat of the last committed words at its head (Whisper
-    re-hears a word that straddles the commit point)."""
+    re-hears a word that straddles the commit point), less the last committed word heard
+    again in another form (see `heard_again`)."""
     words = [w for w in hypothesis if w.end > after + 0.05 or not w.word.strip()]
     words = [w for w in words if normalized(w.word)]
     for n in range(min(5, len(words), len(committed)), 0, -1):
@@ -153,7 +158,51 @@ def fresh(hypothesis: Sequence[Word], committed: Sequence[Word], after: float) -
         tail = [normalized(w.word) for w in committed[-n:]]
         if head == tail and words[0].start < after + 1.0:
             return words[n:]
+    if words and committed:
+        return [*heard_again(words[0], committed[-1]), *words[1:]]
     return words
+
+
+def heard_again(word: Word, last: Word) -> list[Word]:
+    """`word`, the first of a hypothesis's fresh words, less what `last` (the last committed
+    word) already said when both begin at the same onset: Whisper re-heard the committed
+    word, in another form ("remember" then "remembered", "Baos," then "BAUS,") or joined to
+    the next one ("recht" then "rechtmemorable"). The form is dropped; a join keeps its new
+    part ("memorable"). Words at different onsets are different words, however alike."""
+    if abs(word.start - last.start) > SAME_ONSET:
+        return [word]
+    again, said = normalized(word.word), normalized(last.word)
+    if not again.startswith(said) or len(again) - len(said) < LEAST_JOINED:
+        return []
+    text = word.word.strip()
+    kept = 0  # characters of `text` that spell `said`, punctuation between them included
+    for count, char in enumerate(text, 1):
+        kept += bool(normalized(char))
+        if kept == len(said):
+            rest = text[count:].lstrip("-")
+            return [replace(word, word=" " + rest, start=max(word.start, last.end))]
+    return [word]
+
+
+def anomalous(word: Word) -> bool:
+    """Whether a word looks invented, by Whisper's own measure (openai-whisper's
+    word_anomaly_score, behind its hallucination_silence_threshold): a probability under 0.15
+    scores 1, a duration under 0.133 s up to 2, one over 2 s its excess; 1 or more is
+    suspect. What Whisper writes past the end of speech ("para que se pueda hacer." at
+    probabilities 0.03-0.18, the last three words 0 s long) scores so."""
+    duration = word.end - word.start
+    score = float(word.probability < 0.15)
+    score += max(0.0, 0.133 - duration) * 15 + max(0.0, duration - 2.0)
+    return score >= 1.0
+
+
+def settled(words: Sequence[Word]) -> int:
+    """How many of a hypothesis's words to commit when it is committed whole (the utterance
+    or the stream ended, or the buffer is full): all but a tail of anomalous words."""
+    count = len(words)
+    while count and anomalous(words[count - 1]):
+        count -= 1
+    return count
 
 
 def sentence_ends(word: str) -> bool:
@@ -329,12 +378,12 @@ class LiveSession:
         last_end = s.words[-1].end if s.words else 0.0
         new = fresh(words, s.words, last_end)
         long = s.buffer.size >= o.max_buffer * SAMPLE_RATE
-        count = len(new) if over or long else agreed(s.pending, new)
+        count = settled(new) if over or long else agreed(s.pending, new)
         heard_until = offset + voiced[-1]["end"] / SAMPLE_RATE
         while count < len(new) and new[count].end <= heard_until - o.patience:
             count += 1  # heard with this much speech after it, twice or not: final
         events = self._commit(new[:count])
-        s.pending = new[count:]
+        s.pending = [] if over else new[count:]  # an ended utterance's invented tail is gone
         if over:
             events += self._close()
             self._drop(voiced[-1]["end"], voiced)

@@ -21,13 +21,16 @@ from ffscribe.core.asr.live import (
     LiveSession,
     Partial,
     agreed,
+    anomalous,
     fresh,
+    heard_again,
     normalized,
     pause_cut,
     prompt_text,
     repeats_prompt,
     sentence_cut,
     sentence_ends,
+    settled,
     utterance_over,
     window_frames,
 )
@@ -54,6 +57,38 @@ def test_fresh_drops_committed_words_and_a_repeat_at_the_head() -> None:
     # Whisper re-times the straddling word a little later: still not committed twice.
     retimed = [w(" quick", 0.9, 1.2), w(" brown", 1.2, 1.6)]
     assert [x.word for x in fresh(retimed, committed, 1.0)] == [" brown"]
+
+
+def test_the_last_committed_word_heard_again_at_its_onset_is_not_committed_twice() -> None:
+    # Cases seen on the corpus (core/asr/live.py, heard_again): another form of the word...
+    assert heard_again(w(" remembered", 152.88, 153.32), w(" remember", 152.88, 153.26)) == []
+    assert heard_again(w(" BAUS,", 1.92, 2.32), w(" Baos,", 1.92, 2.26)) == []
+    # ...or the word joined to the next one: its new part is kept, from the committed end.
+    (joined,) = heard_again(w(" rechtmemorable", 18.07, 19.05), w(" recht", 18.05, 18.37))
+    assert (joined.word, joined.start, joined.end) == (" memorable", 18.37, 19.05)
+    (hyphen,) = heard_again(w(" self-made", 4.0, 4.6), w(" self", 4.02, 4.3))
+    assert hyphen.word == " made"
+    # A word at another onset is another word, however much it overlaps in time.
+    after = w(" en", 13.58, 13.90)
+    assert heard_again(after, w(" caniculares", 12.97, 13.77)) == [after]
+    committed = [w(" unerdichtete", 17.2, 17.9), w(" und", 17.9, 18.05), w(" recht", 18.05, 18.37)]
+    hypothesis = [w(" und", 17.9, 18.05), w(" rechtmemorable", 18.07, 19.05), w(" Leben", 19, 20)]
+    assert [x.word for x in fresh(hypothesis, committed, 18.37)] == [" memorable", " Leben"]
+
+
+def test_an_invented_tail_is_not_committed_with_its_utterance() -> None:
+    # What base wrote after the last word of a Spanish reading: low probabilities, 0 s words.
+    said = [w(" bondados", 1.78, 2.14), w(" a", 2.14, 2.28), w(" palabras.", 2.28, 2.68)]
+    said = [*said[:2], Word(start=2.28, end=2.68, word=" palabras.", probability=0.19)]
+    invented = [
+        Word(start=2.68, end=2.78, word=" para", probability=0.03),
+        Word(start=2.92, end=2.94, word=" se", probability=0.18),
+        Word(start=2.94, end=2.94, word=" hacer.", probability=0.07),
+    ]
+    assert not any(anomalous(x) for x in said) and all(anomalous(x) for x in invented)
+    assert settled([*said, *invented]) == 3
+    assert settled([*invented[:1], *said]) == 4  # only a tail: the rest was heard after it
+    assert not anomalous(w(" y", 0.0, 0.1))  # a short word said clearly is no invention
 
 
 def test_a_long_buffer_is_cut_in_its_last_pause_with_only_committed_words_before_it() -> None:
@@ -169,6 +204,19 @@ def test_words_commit_only_when_two_hypotheses_agree() -> None:
     assert partials[0] == Partial("", "Good mourning")
     assert partials[1] == Partial("Good", "morning every")  # "Good" agreed; the rest may change
     assert [x.word for x in session.committed_words] == [" Good"]
+
+
+def test_the_end_of_the_stream_commits_what_was_said_not_what_was_invented_after_it() -> None:
+    speech = _speech()[: 2 * SAMPLE_RATE]
+    invented = Word(start=1.9, end=1.9, word=" Thanks.", probability=0.05)
+    decoder = Scripted([[w(" Good", 0.1, 0.3), w(" morning", 0.3, 0.8), invented]])
+    session = LiveSession(decoder, LiveOptions(step=5.0))  # one decode: at the end
+    for chunk in _chunks(speech):
+        session.feed(chunk)
+    events = session.finish()
+    assert decoder.calls == 1
+    assert _committed(events) == ["Good morning"]
+    assert isinstance(events[-1], Done) and events[-1].transcript.text.strip() == "Good morning"
 
 
 def test_silence_is_never_decoded_and_commits_nothing() -> None:
