@@ -27,10 +27,10 @@ from ffscribe.core.asr.live import (
     LiveSession,
 )
 from ffscribe.core.asr.live import WINDOW as LIVE_WINDOW
-from ffscribe.core.data.errors import ExitCode, InputError, TranscribeError, internal_error
+from ffscribe.core.data.errors import ExitCode, TranscribeError, internal_error
 from ffscribe.core.data.options import DEFAULT_MODEL, DecodeOptions, ModelOptions
 from ffscribe.core.data.transcript import Source
-from ffscribe.core.media.ffmpeg import SAMPLE_RATE
+from ffscribe.core.media.ffmpeg import SAMPLE_RATE, checked
 from ffscribe.core.media.stream import (
     AudioStream,
     StreamSource,
@@ -360,20 +360,10 @@ def _source(source: str | None, device_name: str | None, speed: float | None) ->
     if source == "-":
         return stdin_source(sys.stdin.buffer)
     if source is not None:
-        if "://" not in source:
-            _check_file(source)
+        if "://" not in source:  # refused before the model loads, in the batch's words
+            checked(source)
         return file_source(source, speed=speed)
     return microphone(device_name)
-
-
-def _check_file(path: str) -> None:
-    """Refuse a local file the batch would refuse, in the batch's words, before the model
-    loads: no such file, a directory, empty, not media, no audio stream (ffmpeg streaming it
-    would say only "Invalid argument")."""
-    from ffscribe.core.media.ffmpeg import probe
-
-    if not probe(path).audio_streams:
-        raise InputError("has no audio stream", path=path, stage="probe")
 
 
 def _list_devices() -> int:

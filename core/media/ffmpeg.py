@@ -357,7 +357,7 @@ def load(path: str, clip: ClipOptions = WHOLE, *, stdin: BinaryIO | None = None)
         if stdin is None:
             stdin = sys.stdin.buffer
     elif clip.start > 0 or clip.audio_track is not None:
-        duration = _check_against(probe(path), clip)
+        duration = checked(path, clip)
     else:
         # The whole default track: decode at once and probe only to explain a failure, which
         # saves an ffmpeg start per input (0.1-0.2 s, much of a short clip's cost).
@@ -365,11 +365,18 @@ def load(path: str, clip: ClipOptions = WHOLE, *, stdin: BinaryIO | None = None)
         try:
             data = run_ffmpeg(_decode_args(path, clip), path=path, stage="decode")
         except MediaError:
-            _check_against(probe(path), clip)
+            checked(path, clip)
             raise
         return _audio(data, path, clip, None)
     data = run_ffmpeg(_decode_args(path, clip), path=path, stage="decode", stdin=stdin)
     return _audio(data, path, clip, duration)
+
+
+def checked(path: str, clip: ClipOptions = WHOLE) -> float | None:
+    """Probe a local input and refuse what cannot serve `clip`, in the words every front end
+    uses (no such file, empty, not media, no audio stream, a track or start out of range);
+    the input's duration."""
+    return _check_against(probe(path), clip)
 
 
 def _audio(data: bytearray, path: str, clip: ClipOptions, duration: float | None) -> Audio:
