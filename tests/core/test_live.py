@@ -78,8 +78,11 @@ def test_the_last_committed_word_heard_again_at_its_onset_is_not_committed_twice
 
 def test_an_invented_tail_is_not_committed_with_its_utterance() -> None:
     # What base wrote after the last word of a Spanish reading: low probabilities, 0 s words.
-    said = [w(" bondados", 1.78, 2.14), w(" a", 2.14, 2.28), w(" palabras.", 2.28, 2.68)]
-    said = [*said[:2], Word(start=2.28, end=2.68, word=" palabras.", probability=0.19)]
+    said = [
+        w(" bondados", 1.78, 2.14),
+        w(" a", 2.14, 2.28),
+        Word(start=2.28, end=2.68, word=" palabras.", probability=0.19),
+    ]
     invented = [
         Word(start=2.68, end=2.78, word=" para", probability=0.03),
         Word(start=2.92, end=2.94, word=" se", probability=0.18),
