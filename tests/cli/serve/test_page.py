@@ -72,8 +72,17 @@ def test_upload_shows_the_transcript_and_downloads_srt(
     rows = find(By.ID, "segments").find_elements(By.TAG_NAME, "tr")
     assert rows and "→" in rows[0].text and "0:00.00" in rows[0].text
     find(By.ID, "dl-srt").click()
-    srt = _until(lambda: [p for p in tmp_path.glob("*.srt")], "the SRT download")
+    srt = _until(lambda: _downloaded(tmp_path, "*.srt"), "the SRT download")
     assert srt[0].read_text(encoding="utf-8") == cli_outputs["srt"]  # type: ignore[index]
+
+
+def _downloaded(folder: Path, pattern: str) -> list[Path]:
+    """The finished downloads matching `pattern`: a file counts once it has bytes and no
+    .crdownload is left beside it, so a name seen before Chromium has written to it is not
+    read as the download."""
+    if any(folder.glob("*.crdownload")):
+        return []
+    return [p for p in folder.glob(pattern) if p.stat().st_size > 0]
 
 
 @pytest.fixture
@@ -92,7 +101,8 @@ def test_live_button_streams_the_microphone_and_shows_text_as_it_comes(
     server: Server, microphone: object
 ) -> None:
     """Live: the fake microphone's speech is committed segment by segment while the
-    microphone is still on (a row appears before Stop), then Stop gives the whole text."""
+    microphone is still on (rows appear before Stop, the last sentence's once the speech
+    ends in silence), then Stop ends the session with the whole text."""
     from selenium.webdriver.common.by import By
 
     driver = microphone
@@ -105,6 +115,7 @@ def test_live_button_streams_the_microphone_and_shows_text_as_it_comes(
         lambda: find(By.ID, "segments").find_elements(By.TAG_NAME, "tr"), "a committed segment"
     )
     assert "→" in rows[0].text  # type: ignore[index]
+    _until(lambda: "test" in find(By.ID, "segments").text.lower(), "the last sentence committed")
     assert find(By.ID, "live").text == "Stop"  # still streaming
     find(By.ID, "live").click()
     _until(lambda: "Done" in find(By.ID, "status").text, "the done event")
