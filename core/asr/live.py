@@ -53,6 +53,10 @@ LEAST_WINDOW = 10  # seconds: the least --window offered (10 was the shortest me
 SAME_ONSET = 0.06
 LEAST_JOINED = 3
 TOKENS_PER_SECOND = 8  # fast speech is about 5 tokens a second, timestamps included
+# Speech, seconds, the language must be named from before a word commits ahead of its
+# utterance's end: from a reading's first 2-3 s base named Spanish Catalan, and its first
+# words were committed so (BENCHMARKS.md, "Live, eleventh session").
+LANGUAGE_SPEECH = 3.0
 _SENTENCE_END = re.compile("[.?!\u3002\uff1f\uff01\u2026]['\")\\]]*$")  # also CJK stops
 _NOT_WORD = re.compile(r"[^\w']+")
 
@@ -101,11 +105,13 @@ Event = Partial | Committed | Done
 
 @dataclass(frozen=True)
 class Hypothesis:
-    """One decode of the buffer: its words (times from the buffer's start) and language."""
+    """One decode of the buffer: its words (times from the buffer's start) and language,
+    named from `language_speech` seconds of speech (infinite when it was given)."""
 
     words: tuple[Word, ...]
     language: str
     language_probability: float = 1.0
+    language_speech: float = math.inf
 
 
 class Decoder(Protocol):
@@ -378,9 +384,10 @@ class LiveSession:
         last_end = s.words[-1].end if s.words else 0.0
         new = fresh(words, s.words, last_end)
         long = s.buffer.size >= o.max_buffer * SAMPLE_RATE
-        count = settled(new) if over or long else agreed(s.pending, new)
+        unsure = hypothesis.language_speech < LANGUAGE_SPEECH  # the words may be another's
+        count = settled(new) if over or long else 0 if unsure else agreed(s.pending, new)
         heard_until = offset + voiced[-1]["end"] / SAMPLE_RATE
-        while count < len(new) and new[count].end <= heard_until - o.patience:
+        while not unsure and count < len(new) and new[count].end <= heard_until - o.patience:
             count += 1  # heard with this much speech after it, twice or not: final
         events = self._commit(new[:count])
         s.pending = [] if over else new[count:]  # an ended utterance's invented tail is gone
@@ -517,6 +524,11 @@ class WhisperDecoder:
         kwargs = dict(self.kwargs)
         speech = collected(samples, voiced)
         language = self.language or self._language(heard, speech, window)
+        if self.language or not self.recognizer.multilingual:
+            named_from = math.inf  # given, kept for good, or the only one the model knows
+        else:  # from the dropped speech and this buffer's, or (none dropped) this decode's own
+            both = speech.size + (heard.size if language and heard is not None else 0)
+            named_from = min(both, WINDOW_SECONDS * SAMPLE_RATE) / SAMPLE_RATE
         if language:
             kwargs["language"] = language
         if prompt:
@@ -541,7 +553,7 @@ class WhisperDecoder:
             for segment in segments
             for w in segment.words or ()
         )
-        return Hypothesis(words, str(info.language), float(info.language_probability))
+        return Hypothesis(words, str(info.language), float(info.language_probability), named_from)
 
     def _language(
         self, heard: npt.NDArray[np.float32] | None, speech: npt.NDArray[np.float32], window: float

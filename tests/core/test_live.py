@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from ffscribe.core.asr.live import (
+    LANGUAGE_SPEECH,
     SAMPLE_RATE,
     WINDOW_SECONDS,
     Committed,
@@ -154,8 +155,9 @@ class Scripted:
 
     info = ModelInfo(name="scripted", device="cpu", compute_type="int8")
 
-    def __init__(self, answers: list[list[Word]]) -> None:
+    def __init__(self, answers: list[list[Word]], language_speech: float = np.inf) -> None:
         self.answers = answers
+        self.language_speech = language_speech  # what each hypothesis says it was named from
         self.calls = 0
         self.heard: list[int] = []  # samples of dropped speech each call was given
 
@@ -171,7 +173,7 @@ class Scripted:
         answer = self.answers[min(self.calls, len(self.answers) - 1)]
         self.calls += 1
         self.heard.append(0 if heard is None else heard.size)
-        return Hypothesis(tuple(answer), "en")
+        return Hypothesis(tuple(answer), "en", language_speech=self.language_speech)
 
 
 def _speech() -> npt.NDArray[np.float32]:
@@ -207,6 +209,25 @@ def test_words_commit_only_when_two_hypotheses_agree() -> None:
     assert partials[0] == Partial("", "Good mourning")
     assert partials[1] == Partial("Good", "morning every")  # "Good" agreed; the rest may change
     assert [x.word for x in session.committed_words] == [" Good"]
+
+
+def test_words_wait_for_a_language_named_from_enough_speech() -> None:
+    # Named from 1-3 s of speech, Whisper called a Spanish reading Catalan; its words agreed
+    # and were committed in Catalan. Named from too little speech, neither agreement nor
+    # patience commits a word before its utterance ends; named from enough, the same does.
+    speech = _speech()[: 3 * SAMPLE_RATE]  # "Good morning everyone, and welcome..." no pause
+    answer = [w(" Good", 0.1, 0.3), w(" morning", 0.3, 0.8)]
+    for named_from, early in (
+        (LANGUAGE_SPEECH - 0.5, []),
+        (LANGUAGE_SPEECH, [" Good", " morning"]),
+    ):
+        decoder = Scripted([answer], language_speech=named_from)
+        session = LiveSession(decoder, LiveOptions(step=1.0))
+        for chunk in _chunks(speech):
+            session.feed(chunk)
+        assert decoder.calls >= 2
+        assert [x.word for x in session.committed_words] == early, named_from
+        assert _committed(session.finish()) == ["Good morning"]
 
 
 def test_the_end_of_the_stream_commits_what_was_said_not_what_was_invented_after_it() -> None:
@@ -302,6 +323,26 @@ def test_real_model_commits_every_sentence_once_in_order(decoder: object) -> Non
     assert all(a.end <= b.start for a, b in pairwise(segments))
     assert all(s.words[0].start >= s.start and s.words[-1].end <= s.end for s in segments)
     assert segments[0].start >= 0.0 and segments[-1].end <= done.transcript.duration
+
+
+def test_the_decoder_says_how_much_speech_it_named_the_language_from() -> None:
+    from dataclasses import replace
+
+    from ffscribe.core.asr.live import WhisperDecoder
+    from ffscribe.core.asr.split import speech_chunks
+    from ffscribe.core.data.options import DecodeOptions, ModelOptions
+    from ffscribe.core.engine.pipeline import Pipeline, PipelineOptions
+
+    decode = DecodeOptions(beam_size=1, best_of=1, temperatures=(0.0,))
+    pipeline = Pipeline(PipelineOptions(model=ModelOptions(name="base", jobs=1), decode=decode))
+    speech = _speech()[: 2 * SAMPLE_RATE]
+    voiced = speech_chunks(speech, {})
+    heard = sum(r["end"] - r["start"] for r in voiced) / SAMPLE_RATE
+    named = WhisperDecoder(pipeline.recognizer, decode).decode(speech, voiced, "")
+    assert named.language == "en"
+    assert named.language_speech == pytest.approx(heard, abs=0.01)  # its own speech, no more
+    given = WhisperDecoder(pipeline.recognizer, replace(decode, language="en"))
+    assert given.decode(speech, voiced, "").language_speech == np.inf
 
 
 def test_real_model_on_silence_commits_nothing(decoder: object) -> None:
