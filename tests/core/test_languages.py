@@ -180,26 +180,31 @@ def test_language_windows_say_where_speech_is_and_its_language(base: Recognizer)
     assert windows[1].speech and windows[1].language == "es"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="machine-dependent: the first part's window (English then Spanish, then silence) "
-    "gives es 0.10-0.11 beside en 0.70-0.78 (detect_language, base, on a 2-core Xeon), right "
-    "at SwitchRule.rival (0.1): above it the window is checked region by region and the "
-    "Spanish found, below it (the screen's own encoder pass here) the whole part is en. It "
-    "passed on the AMD machines. Not the silence: the speech alone gives es 0.101.",
-)
 def test_every_path_finds_both_languages(base: Recognizer) -> None:
+    # The fixture's Spanish said twice: in the first window Spanish then scores 0.30 beside
+    # English's 0.55 (base, an AMD EPYC), three times SwitchRule.rival. The fixture alone
+    # scores 0.10-0.11, right at the rule, and CPUs differ on which side (a Xeon put it below,
+    # so the whole part came out English): this test is about the paths, not that rule.
     audio = load(str(MEDIA / "two_languages.wav"))
-    batched = base.recognize(audio, DecodeOptions(batch_size=4))
-    assert [s.language for s in batched.segments] == ["en", "es"]
-    assert "hablamos" in batched.segments[1].text.lower()
-    # Two copies 45 s apart: 65 s, cut in the silence into two parts decoded side by side,
-    # each finding its own languages.
+    spanish = audio.samples[4 * RATE :]  # from where the fixture says it (windows test above)
+    samples = np.concatenate([audio.samples, spanish])
+    mixed = replace(audio, samples=samples)
+    batched = base.recognize(mixed, DecodeOptions(batch_size=4))
+    assert _runs([s.language for s in batched.segments]) == ["en", "es"], batched.segments
+    assert "barcelona" in " ".join(s.text for s in batched.segments[1:]).lower()
+    # Two copies 45 s apart: cut in the silence into two parts decoded side by side, each
+    # finding its own languages.
     silence = np.zeros(45 * RATE, np.float32)
-    twice = replace(audio, samples=np.concatenate([audio.samples, silence, audio.samples]))
+    twice = replace(mixed, samples=np.concatenate([samples, silence, samples]))
     found = base.recognize(twice, DecodeOptions())
-    assert [s.language for s in found.segments] == ["en", "es", "en", "es"], found.segments
-    assert found.segments[2].start > 50.0
+    assert _runs([s.language for s in found.segments]) == ["en", "es", "en", "es"], found.segments
+    second = [s for s in found.segments if s.start > 50.0]
+    assert second and second[0].language == "en"
+
+
+def _runs(languages: list[str | None]) -> list[str | None]:
+    """The languages in the order they come, each run of one counted once."""
+    return [x for i, x in enumerate(languages) if i == 0 or languages[i - 1] != x]
 
 
 def test_the_json_says_each_languages_share_and_each_window(media: Path) -> None:
