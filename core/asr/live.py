@@ -53,6 +53,10 @@ LEAST_WINDOW = 10  # seconds: the least --window offered (10 was the shortest me
 SAME_ONSET = 0.06
 LEAST_JOINED = 3
 TOKENS_PER_SECOND = 8  # fast speech is about 5 tokens a second, timestamps included
+# A pause is cut only this far (seconds) before the first uncommitted word's onset as Whisper
+# times it: those onsets can come late, and a cut near one can clip the word (BENCHMARKS.md,
+# "Live, eleventh session").
+CUT_MARGIN = 0.2
 # Speech, seconds, the language must be named from before a word commits ahead of its
 # utterance's end: from a reading's first 2-3 s base named Spanish Catalan, and its first
 # words were committed so (BENCHMARKS.md, "Live, eleventh session").
@@ -222,11 +226,12 @@ def pause_cut(
     voice detector's speech ranges) with a committed word before it and no uncommitted word
     before it, so every word on the cut's left is final and none is split. `committed` are
     the committed words' ends and `pending` the first uncommitted word's start, all in
-    samples from the buffer's start; None when no pause qualifies."""
+    samples from the buffer's start; a cut keeps CUT_MARGIN before `pending`. None when no
+    pause qualifies."""
     cut = None
     for before, after in pairwise(voiced):
         middle = (before["end"] + after["start"]) // 2
-        if pending is not None and middle > pending:
+        if pending is not None and middle > pending - CUT_MARGIN * SAMPLE_RATE:
             break
         if any(end <= middle for end in committed):
             cut = middle

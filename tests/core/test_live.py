@@ -102,6 +102,9 @@ def test_a_long_buffer_is_cut_in_its_last_pause_with_only_committed_words_before
     assert pause_cut(voiced, [14400, 38400], 49600) == 44000  # the middle of the 2.5-3 s pause
     # An uncommitted word before the second pause: the cut stays in the first.
     assert pause_cut(voiced, [14400], 25600) == 20000
+    # One Whisper times 0.1 s after the second pause's middle: its onset may be late, so a
+    # cut there could clip it; the cut stays in the first.
+    assert pause_cut(voiced, [14400, 38400], 44000 + 1600) == 20000
     # Nothing committed yet, or no pause at all: no cut.
     assert pause_cut(voiced, [], 25600) is None
     assert pause_cut(voiced[:1], [14400], None) is None
