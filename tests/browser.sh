@@ -5,9 +5,10 @@
 command -v chromium >/dev/null && command -v chromedriver >/dev/null && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
-    if apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 ||
-        { apt-get update -qq >/dev/null 2>&1 &&
-            apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; }; then
+    # Bounded: a registry that does not answer must not hold up the rest of the suite.
+    if timeout 300 apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 ||
+        { timeout 300 apt-get update -qq >/dev/null 2>&1 &&
+            timeout 300 apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; }; then
         exit 0
     fi
 fi
