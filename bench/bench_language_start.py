@@ -9,7 +9,8 @@ a sample: the first N seconds of speech from there (pauses left out, as the sess
 collects them), for N in --seconds, named with `detect_language` under the live encoder window
 (ffscribe.core.asr.live.window_frames). A sample is right when it names the recording's
 language. The tuning set (the sonnets, the German and Spanish tuning halves, Japanese,
-Chinese) is where a least amount is chosen; the report set (the six held-out English files,
+Chinese; those two give no start with the longest sample's speech after it) is where a
+least amount is chosen; the report set (the six held-out English files,
 the two report halves, French) shares no recording with it. Corpus files are read, never
 copied. Prints markdown on stdout.
 """
@@ -49,10 +50,10 @@ REPORT = {
 
 def samples_of(audio: np.ndarray, seconds: list[float]) -> list[dict[float, np.ndarray]]:
     """For each start of speech (SPACING apart), the first N seconds of speech from it."""
+    from ffscribe.core.asr.live import VAD_PARAMETERS
     from ffscribe.core.asr.split import collected, speech_chunks
 
-    vad = {"min_silence_duration_ms": 100, "speech_pad_ms": 100}
-    voiced = speech_chunks(audio, vad)
+    voiced = speech_chunks(audio, VAD_PARAMETERS)
     out, last = [], -SPACING * RATE
     for k, chunk in enumerate(voiced):
         if chunk["start"] - last < SPACING * RATE:

@@ -53,6 +53,7 @@ LEAST_WINDOW = 10  # seconds: the least --window offered (10 was the shortest me
 SAME_ONSET = 0.06
 LEAST_JOINED = 3
 TOKENS_PER_SECOND = 8  # fast speech is about 5 tokens a second, timestamps included
+VAD_PARAMETERS = {"min_silence_duration_ms": 100, "speech_pad_ms": 100}  # the session's own
 # A pause is cut only this far (seconds) before the first uncommitted word's onset as Whisper
 # times it: those onsets can come late, and a cut near one can clip the word (BENCHMARKS.md,
 # "Live, eleventh session").
@@ -311,8 +312,7 @@ class LiveSession:
         self.decoder = decoder
         self.options = options or LiveOptions()
         self.source = source or Source(kind="pipe", uri="-")
-        self.vad_parameters = {"min_silence_duration_ms": 100, "speech_pad_ms": 100}
-        self.vad_parameters.update(vad_parameters or {})
+        self.vad_parameters = {**VAD_PARAMETERS, **(vad_parameters or {})}
         self.started = time.monotonic()
         self._s = _State()
         self._finished = False
@@ -506,7 +506,8 @@ class WhisperDecoder:
         # Whisper's own test for a looping decode (gzip ratio); its looped text never commits.
         self.repetitive = options.compression_ratio_threshold or math.inf
         self.language: str | None = options.language  # given, or named from a full window
-        self._named: tuple[int, str] | None = None  # (speech heard, the language named from it)
+        # (speech dropped, the language named from it and the buffer's, seconds named from)
+        self._named: tuple[int, str, float] | None = None
 
     @property
     def info(self) -> ModelInfo:
@@ -528,12 +529,7 @@ class WhisperDecoder:
 
         kwargs = dict(self.kwargs)
         speech = collected(samples, voiced)
-        language = self.language or self._language(heard, speech, window)
-        if self.language or not self.recognizer.multilingual:
-            named_from = math.inf  # given, kept for good, or the only one the model knows
-        else:  # from the dropped speech and this buffer's, or (none dropped) this decode's own
-            both = speech.size + (heard.size if language and heard is not None else 0)
-            named_from = min(both, WINDOW_SECONDS * SAMPLE_RATE) / SAMPLE_RATE
+        language, named_from = self._language(heard, speech, window)
         if language:
             kwargs["language"] = language
         if prompt:
@@ -562,26 +558,27 @@ class WhisperDecoder:
 
     def _language(
         self, heard: npt.NDArray[np.float32] | None, speech: npt.NDArray[np.float32], window: float
-    ) -> str | None:
+    ) -> tuple[str | None, float]:
         """The language named from the session's speech so far, as the batch names it from
-        an input's first window of speech: None (this decode names it from its own speech,
-        at no extra encode) until the session has dropped speech; then from what it dropped
-        and this buffer's speech, once each time the dropped speech grows (an encoder pass),
-        and kept for good once a full window of speech has been heard. Named from the first
-        second of an utterance, a Spanish reading came out Catalan to its end."""
+        an input's first window of speech, and the seconds of speech it was named from
+        (infinite when given, kept for good, or the model knows one): None (this decode names
+        it from its own speech, at no extra encode) until the session has dropped speech; then
+        from what it dropped and this buffer's speech, once each time the dropped speech grows
+        (an encoder pass), and kept for good once a full window of speech has been heard.
+        Named from the first second of an utterance, a Spanish reading came out Catalan to its
+        end."""
         from ffscribe.core.asr.workarounds import encoder_window
 
+        if self.language or not self.recognizer.multilingual:
+            return self.language, math.inf
         if heard is None or not heard.size:
-            return None
-        if self._named is not None and self._named[0] == heard.size:
-            return self._named[1]
-        model = self.recognizer.model
-        if not self.recognizer.multilingual:
-            return None
-        both = np.concatenate([heard, speech])[: WINDOW_SECONDS * SAMPLE_RATE]
-        with encoder_window(window_frames(both.size, window)):
-            language, _, _ = model.detect_language(features=model.feature_extractor(both))
-        self._named = (heard.size, str(language))
-        if both.size >= WINDOW_SECONDS * SAMPLE_RATE:
-            self.language = str(language)
-        return str(language)
+            return None, speech.size / SAMPLE_RATE
+        if self._named is None or self._named[0] != heard.size:
+            model = self.recognizer.model
+            both = np.concatenate([heard, speech])[: WINDOW_SECONDS * SAMPLE_RATE]
+            with encoder_window(window_frames(both.size, window)):
+                language, _, _ = model.detect_language(features=model.feature_extractor(both))
+            self._named = (heard.size, str(language), both.size / SAMPLE_RATE)
+            if both.size >= WINDOW_SECONDS * SAMPLE_RATE:
+                self.language = str(language)
+        return self._named[1], self._named[2]
