@@ -184,10 +184,13 @@ def setup_logging(*, quiet: bool, verbose: bool, debug: bool) -> None:
 
 class _OneLine(logging.Formatter):
     """Log messages carry names from strangers (titles, URLs, paths): escape them like
-    Reporter does; a traceback under --debug stays as it is."""
+    Reporter does; a traceback under --debug stays as it is. An error reads as the batch's
+    own do (`transcribe: error: INPUT: cause`), not with the logger's name."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = printable(record.message)
+        if record.levelno >= logging.ERROR:
+            return f"transcribe: error: {record.message}"
         return super().formatMessage(record)
 
 

@@ -168,6 +168,7 @@ def test_a_file_the_batch_refuses_is_refused_in_the_batch_words(tmp_path: Path) 
         assert out.stdout == ""
         assert out.stderr.strip().splitlines() == [out.stderr.strip()], out.stderr
         assert path.name in out.stderr and cause in out.stderr, out.stderr
+        assert out.stderr.startswith("transcribe: error: "), out.stderr  # as the batch says it
 
 
 def test_every_live_option_is_in_help_and_the_man_page() -> None:
